@@ -1,0 +1,5 @@
+import sys
+
+from disentbench.cli import main
+
+sys.exit(main())

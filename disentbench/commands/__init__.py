@@ -1,0 +1,1 @@
+"""Sub-commands of the ``disentbench`` CLI; one module each, discovered by :mod:`disentbench.cli`."""
