@@ -1,0 +1,82 @@
+"""``disentbench leaderboard add | render | check``: the versioned score tables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "leaderboard",
+        help="add score records to the versioned leaderboard, render it, check it",
+        description="Versioned leaderboard tables (leaderboards/v<N>/<tier>.csv, the source of truth).",
+    )
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    add = sub.add_parser("add", help="append score records (JSON from `disentbench evaluate --out`)")
+    add.add_argument("records", nargs="+", type=Path, metavar="RECORD", help="score-record JSON files")
+    add.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
+    add.add_argument("--replace", action="store_true", help="replace an existing row of the same run")
+    add.add_argument("--no-render", action="store_true", help="do not re-render the Markdown tables and charts")
+    add.set_defaults(func=_add)
+
+    render = sub.add_parser("render", help="render Markdown tables (mean ± std over seeds) and PNG charts")
+    render.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
+    render.add_argument("--no-charts", action="store_true", help="Markdown only")
+    render.set_defaults(func=_render)
+
+    check = sub.add_parser(
+        "check",
+        help="validate the tables; with --subset ci, retrain and re-evaluate a fixed subset and compare",
+    )
+    check.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
+    check.add_argument("--tier", default=None, help="only this tier's table")
+    check.add_argument(
+        "--subset",
+        choices=["ci"],
+        default=None,
+        help="score regression: retrain the CI subset of the tier, re-evaluate, compare with the table",
+    )
+    check.add_argument("--tolerance", type=float, default=None, help="absolute tolerance per metric (regression)")
+    check.add_argument("--work-dir", type=Path, default=None, help="where the regression trains (default: temporary)")
+    check.set_defaults(func=_check)
+
+
+def _add(args: argparse.Namespace) -> int:
+    from disentbench import leaderboard as lb
+
+    records = [lb.load_record(p) for p in args.records]
+    directory = args.dir or lb.version_dir()
+    written = lb.add_records(records, directory, replace=args.replace)
+    for path in written:
+        print(f"added {len(records)} record(s) -> {path}")
+    if not args.no_render:
+        for path in lb.render(directory):
+            print(f"rendered {path}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from disentbench import leaderboard as lb
+
+    for path in lb.render(args.dir or lb.version_dir(), charts=not args.no_charts):
+        print(f"rendered {path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from disentbench import leaderboard as lb
+
+    directory = args.dir or lb.version_dir()
+    tables = lb.check(directory, tier=args.tier)
+    for table in tables:
+        print(f"ok: {table.path} ({len(table.rows)} rows, {len(table.metric_columns)} metric columns)")
+    if args.subset is None:
+        return 0
+    from disentbench.evaluation import regression_check
+
+    tier = args.tier or "smoke"
+    report = regression_check(directory, tier=tier, subset=args.subset, tolerance=args.tolerance, work_dir=args.work_dir)
+    print(report.summary())
+    return 0 if report.ok else 1

@@ -1,0 +1,535 @@
+"""Versioned leaderboard tables: append score records, validate, aggregate and render.
+
+A leaderboard version lives in ``leaderboards/v<N>/``; each tier has one CSV table
+(``smoke.csv``, ``paper.csv``), the source of truth. One row is one score record (see
+:mod:`disentbench.evaluation`). The header is::
+
+    record_id, model, model_config_hash, dataset, dataset_version, tier, seed, preset,
+    <metric columns...>, disentbench_version, metric_definitions_version, leaderboard_version,
+    commit, created
+
+Metric columns are the namespaced score keys (``mig``, ``dci.disentanglement``, ...); an empty
+cell means the metric was not computed for that record.
+
+Writes happen under a file lock (``<table>.csv.lock``): the table is read, the new rows are
+validated against it, and the whole table is written to a temporary file that atomically
+replaces the old one. Parallel appends therefore never lose or tear rows, and an invalid record
+leaves the table untouched. A table that fails validation (e.g. edited by hand) is never
+rewritten: every write first validates what is on disk and refuses to touch an invalid table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+#: version of the leaderboard protocol (directory ``v<LEADERBOARD_VERSION>``); bump when a metric
+#: definition, a default, a dataset version or the evaluation protocol changes (see CHANGELOG.md)
+LEADERBOARD_VERSION = "1"
+
+ID_COLUMNS = ("record_id", "model", "model_config_hash", "dataset", "dataset_version", "tier", "seed", "preset")
+TRAILER_COLUMNS = ("disentbench_version", "metric_definitions_version", "leaderboard_version", "commit", "created")
+#: rows with equal values here describe the same run; a table holds at most one of each
+KEY_COLUMNS = ("model", "dataset", "dataset_version", "tier", "seed", "preset")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_METRIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+_COMMIT_RE = re.compile(r"^([0-9a-f]{7,40}(-dirty)?|unknown)$")
+
+#: metric columns shown first (in this order) in rendered tables and charts; others follow by name
+HEADLINE_METRICS = (
+    "mig",
+    "dci.disentanglement",
+    "dci.completeness",
+    "dci.informativeness",
+    "sap",
+    "factor_vae",
+    "beta_vae",
+)
+
+
+class LeaderboardError(ValueError):
+    """A leaderboard table or a record is invalid; the message names the file, row and column."""
+
+
+# -- paths ----------------------------------------------------------------------------------------
+def default_root() -> Path:
+    """``leaderboards/`` of the source checkout when there is one, else ``./leaderboards``."""
+    repo = Path(__file__).resolve().parents[1] / "leaderboards"
+    return repo if repo.is_dir() else Path.cwd() / "leaderboards"
+
+
+def version_dir(root: Path | None = None, version: str = LEADERBOARD_VERSION) -> Path:
+    return Path(root or default_root()) / f"v{version}"
+
+
+def table_path(directory: Path, tier: str) -> Path:
+    _check_name(tier, "tier")
+    return Path(directory) / f"{tier}.csv"
+
+
+def directory_version(directory: Path) -> str:
+    """The leaderboard version a directory holds, from its name ``v<N>``."""
+    name = Path(directory).resolve().name
+    if not re.fullmatch(r"v\d+", name):
+        raise LeaderboardError(f"{directory}: a leaderboard directory must be named v<N> (e.g. v1), got {name!r}")
+    return name[1:]
+
+
+# -- records -> rows ------------------------------------------------------------------------------
+def record_to_row(record: dict[str, Any]) -> dict[str, str]:
+    """Flatten a score record (dict from an evaluation JSON) into a table row of strings."""
+    if not isinstance(record, dict):
+        raise LeaderboardError("a score record must be a JSON object")
+    missing = [c for c in (*ID_COLUMNS, *TRAILER_COLUMNS, "metrics") if c not in record]
+    if missing:
+        raise LeaderboardError(f"score record lacks field(s) {missing}")
+    metrics = record["metrics"]
+    if not isinstance(metrics, dict) or not metrics:
+        raise LeaderboardError("score record field 'metrics' must be a non-empty object of name -> number")
+    row = {c: _cell(record[c]) for c in (*ID_COLUMNS, *TRAILER_COLUMNS)}
+    for key, value in metrics.items():
+        if key in ID_COLUMNS or key in TRAILER_COLUMNS:
+            raise LeaderboardError(f"metric name {key!r} collides with a fixed column")
+        row[key] = _cell(value)
+    return row
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        raise LeaderboardError(f"boolean {value!r} is not a valid cell value")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+# -- validation -----------------------------------------------------------------------------------
+@dataclass
+class Table:
+    """A parsed, validated leaderboard table."""
+
+    path: Path
+    metric_columns: list[str]
+    rows: list[dict[str, str]]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*ID_COLUMNS, *self.metric_columns, *TRAILER_COLUMNS]
+
+
+def _check_name(value: str, what: str) -> None:
+    if not _NAME_RE.match(value or ""):
+        raise LeaderboardError(f"invalid {what} {value!r}: use letters, digits and _ . + -")
+
+
+def _check_header(header: Sequence[str], where: str) -> list[str]:
+    n_id, n_tr = len(ID_COLUMNS), len(TRAILER_COLUMNS)
+    if tuple(header[:n_id]) != ID_COLUMNS:
+        raise LeaderboardError(f"{where}: header must start with {', '.join(ID_COLUMNS)}; got {', '.join(header[:n_id])}")
+    if len(header) < n_id + n_tr + 1 or tuple(header[-n_tr:]) != TRAILER_COLUMNS:
+        raise LeaderboardError(f"{where}: header must end with {', '.join(TRAILER_COLUMNS)} after the metric columns")
+    metric_columns = list(header[n_id:-n_tr])
+    for name in metric_columns:
+        if not _METRIC_RE.match(name):
+            raise LeaderboardError(f"{where}: invalid metric column name {name!r}")
+    dupes = sorted({c for c in header if list(header).count(c) > 1})
+    if dupes:
+        raise LeaderboardError(f"{where}: duplicate column(s) {dupes}")
+    return metric_columns
+
+
+def validate_row(row: dict[str, str], metric_columns: Iterable[str], where: str, *, version: str | None) -> None:
+    """Raise :class:`LeaderboardError` naming ``where`` and the column if ``row`` is invalid."""
+
+    def bad(column: str, problem: str) -> LeaderboardError:
+        return LeaderboardError(f"{where}, column {column!r}: {problem}")
+
+    for column in ("record_id", "model", "dataset", "dataset_version", "tier", "preset"):
+        if not _NAME_RE.match(row.get(column) or ""):
+            raise bad(column, f"{row.get(column)!r} is empty or has characters outside letters, digits and _ . + -")
+    if not re.fullmatch(r"[0-9a-f]{8,64}|", row["model_config_hash"] or ""):
+        raise bad("model_config_hash", f"{row['model_config_hash']!r} is not a hex digest (or empty)")
+    if not re.fullmatch(r"\d+", row.get("seed") or ""):
+        raise bad("seed", f"{row.get('seed')!r} is not a non-negative integer")
+    n_metrics = 0
+    for column in metric_columns:
+        text = row.get(column) or ""
+        if text == "":
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            raise bad(column, f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise bad(column, f"{text!r} is not finite")
+        n_metrics += 1
+    if n_metrics == 0:
+        raise bad("metrics", "the row has no metric value")
+    for column in ("disentbench_version", "metric_definitions_version", "leaderboard_version"):
+        if not row.get(column):
+            raise bad(column, "empty")
+    if version is not None and row["leaderboard_version"] != version:
+        raise bad(
+            "leaderboard_version",
+            f"{row['leaderboard_version']!r} does not match this leaderboard's version {version!r}",
+        )
+    if not _COMMIT_RE.match(row.get("commit") or ""):
+        raise bad("commit", f"{row.get('commit')!r} is not a git commit hash (or 'unknown')")
+    try:
+        datetime.fromisoformat((row.get("created") or "").replace("Z", "+00:00"))
+    except ValueError:
+        raise bad("created", f"{row.get('created')!r} is not an ISO-8601 timestamp") from None
+
+
+def _check_consistency(rows: list[dict[str, str]], where: str, start_line: int = 2) -> None:
+    """Record ids unique, one row per run key, one definition version per table, one version per dataset."""
+    ids: dict[str, int] = {}
+    keys: dict[tuple, int] = {}
+    defs: dict[str, int] = {}
+    dataset_versions: dict[str, tuple[str, int]] = {}
+    for i, row in enumerate(rows):
+        line = start_line + i
+        rid = row["record_id"]
+        if rid in ids:
+            raise LeaderboardError(f"{where}: line {line}: record_id {rid!r} already used on line {ids[rid]}")
+        ids[rid] = line
+        key = tuple(row[c] for c in KEY_COLUMNS)
+        if key in keys:
+            raise LeaderboardError(
+                f"{where}: line {line}: a row for the same run ({', '.join(f'{c}={v}' for c, v in zip(KEY_COLUMNS, key))}) "
+                f"is already on line {keys[key]}"
+            )
+        keys[key] = line
+        defs.setdefault(row["metric_definitions_version"], line)
+        if len(defs) > 1:
+            raise LeaderboardError(
+                f"{where}: line {line}, column 'metric_definitions_version': {row['metric_definitions_version']!r} "
+                f"differs from {next(iter(defs))!r} on line {next(iter(defs.values()))}; scores under different metric "
+                "definitions belong in different leaderboard versions"
+            )
+        seen = dataset_versions.setdefault(row["dataset"], (row["dataset_version"], line))
+        if seen[0] != row["dataset_version"]:
+            raise LeaderboardError(
+                f"{where}: line {line}, column 'dataset_version': dataset {row['dataset']!r} version "
+                f"{row['dataset_version']!r} differs from version {seen[0]!r} on line {seen[1]}; a new dataset version "
+                "needs a new leaderboard version"
+            )
+
+
+def parse_table(text: str, where: str, *, version: str | None) -> Table:
+    """Parse and validate a table's CSV text; raise :class:`LeaderboardError` on the first problem."""
+    if text and not text.endswith("\n"):
+        raise LeaderboardError(f"{where}: the last line is not terminated (truncated or torn write?)")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        lines = list(reader)
+    except csv.Error as exc:
+        raise LeaderboardError(f"{where}: not valid CSV: {exc}") from None
+    if not lines:
+        raise LeaderboardError(f"{where}: empty file (no header)")
+    header = lines[0]
+    metric_columns = _check_header(header, where)
+    rows = []
+    for i, fields in enumerate(lines[1:], start=2):
+        if not fields:
+            raise LeaderboardError(f"{where}: line {i} is blank")
+        if len(fields) != len(header):
+            raise LeaderboardError(f"{where}: line {i} has {len(fields)} fields, the header has {len(header)}")
+        row = dict(zip(header, fields))
+        validate_row(row, metric_columns, f"{where}: line {i} (record {row['record_id']!r})", version=version)
+        rows.append(row)
+    _check_consistency(rows, where)
+    return Table(Path(where), metric_columns, rows)
+
+
+def read_table(path: Path) -> Table:
+    """Read and validate one CSV table."""
+    path = Path(path)
+    version = directory_version(path.parent)
+    text = path.read_text(encoding="utf-8")
+    table = parse_table(text, str(path), version=version)
+    tier = path.stem
+    for i, row in enumerate(table.rows, start=2):
+        if row["tier"] != tier:
+            raise LeaderboardError(f"{path}: line {i}, column 'tier': {row['tier']!r} in the table of tier {tier!r}")
+    table.path = path
+    return table
+
+
+def list_tables(directory: Path) -> list[Path]:
+    return sorted(Path(directory).glob("*.csv"))
+
+
+# -- writing --------------------------------------------------------------------------------------
+def _format_table(metric_columns: list[str], rows: list[dict[str, str]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    columns = [*ID_COLUMNS, *metric_columns, *TRAILER_COLUMNS]
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in columns])
+    return buf.getvalue()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _lock(path: Path, timeout: float):
+    from filelock import FileLock
+
+    return FileLock(str(path) + ".lock", timeout=timeout)
+
+
+def add_records(
+    records: Sequence[dict[str, Any]],
+    directory: Path | None = None,
+    *,
+    replace: bool = False,
+    timeout: float = 120.0,
+) -> list[Path]:
+    """Append score records to their tier tables under ``directory`` (default ``leaderboards/v1``).
+
+    Each record is validated; all records go in or none does. ``replace=True`` replaces an existing
+    row of the same run (same model, dataset, version, tier, seed, preset) instead of failing.
+    Returns the tables written.
+    """
+    directory = Path(directory or version_dir())
+    version = directory_version(directory)
+    by_tier: dict[str, list[dict[str, str]]] = {}
+    for n, record in enumerate(records, start=1):
+        row = record_to_row(record)
+        metric_columns = [c for c in row if c not in ID_COLUMNS and c not in TRAILER_COLUMNS]
+        for c in metric_columns:
+            if not _METRIC_RE.match(c):
+                raise LeaderboardError(f"record {n}: invalid metric name {c!r}")
+        validate_row(row, metric_columns, f"record {n} ({row['model']} on {row['dataset']})", version=version)
+        by_tier.setdefault(row["tier"], []).append(row)
+    written = []
+    for tier, new_rows in by_tier.items():
+        path = table_path(directory, tier)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _lock(path, timeout):
+            if path.exists():
+                table = read_table(path)
+                metric_columns, rows = list(table.metric_columns), list(table.rows)
+            else:
+                metric_columns, rows = [], []
+            for row in new_rows:
+                for c in row:
+                    if c not in ID_COLUMNS and c not in TRAILER_COLUMNS and c not in metric_columns:
+                        metric_columns.append(c)
+                key = tuple(row[c] for c in KEY_COLUMNS)
+                if replace:
+                    rows = [r for r in rows if tuple(r[c] for c in KEY_COLUMNS) != key]
+                rows.append(row)
+            text = _format_table(metric_columns, rows)
+            parse_table(text, str(path), version=version)  # whole-table consistency before anything is written
+            atomic_write_text(path, text)
+        written.append(path)
+    return written
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """Read a score-record JSON file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise LeaderboardError(f"{path}: not valid JSON: {exc}") from None
+
+
+# -- aggregation and rendering ---------------------------------------------------------------------
+def ordered_metrics(columns: Iterable[str]) -> list[str]:
+    """Headline metrics first (in :data:`HEADLINE_METRICS` order), then the rest by name."""
+    columns = list(columns)
+    head = [m for m in HEADLINE_METRICS if m in columns]
+    return head + sorted(c for c in columns if c not in head)
+
+
+@dataclass
+class Aggregate:
+    """Mean and sample standard deviation (ddof=1; 0 for one seed) over seeds of one model."""
+
+    dataset: str
+    dataset_version: str
+    preset: str
+    model: str
+    seeds: list[int]
+    mean: dict[str, float]
+    std: dict[str, float]
+    count: dict[str, int]
+
+
+def aggregate(table: Table) -> list[Aggregate]:
+    """Group rows by (dataset, dataset_version, preset, model) and summarise every metric over seeds."""
+    import numpy as np
+
+    groups: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}
+    for row in table.rows:
+        groups.setdefault((row["dataset"], row["dataset_version"], row["preset"], row["model"]), []).append(row)
+    out = []
+    for (dataset, dversion, preset, model), rows in sorted(groups.items()):
+        mean, std, count = {}, {}, {}
+        for column in table.metric_columns:
+            values = np.array([float(r[column]) for r in rows if r.get(column)], dtype=np.float64)
+            if values.size == 0:
+                continue
+            mean[column] = float(values.mean())
+            std[column] = float(values.std(ddof=1)) if values.size > 1 else 0.0
+            count[column] = int(values.size)
+        out.append(
+            Aggregate(dataset, dversion, preset, model, sorted(int(r["seed"]) for r in rows), mean, std, count)
+        )
+    return out
+
+
+def _fmt(agg: Aggregate, column: str) -> str:
+    if column not in agg.mean:
+        return "–"
+    if agg.count[column] == 1:
+        return f"{agg.mean[column]:.3f}"
+    return f"{agg.mean[column]:.3f} ± {agg.std[column]:.3f}"
+
+
+def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str] | None = None) -> str:
+    """Markdown: one table per (dataset, version, preset), one line per model, mean ± std over seeds."""
+    tier = table.path.stem
+    aggs = aggregate(table)
+    metrics = ordered_metrics(table.metric_columns)
+    lines = [
+        f"# Leaderboard v{directory_version(table.path.parent)} — tier `{tier}`",
+        "",
+        f"Rendered from `{table.path.name}` by `disentbench leaderboard render`; do not edit by hand.",
+        "Cells are mean ± sample standard deviation (ddof=1) over seeds; `–`: not computed.",
+        "",
+    ]
+    groups: dict[tuple[str, str, str], list[Aggregate]] = {}
+    for agg in aggs:
+        groups.setdefault((agg.dataset, agg.dataset_version, agg.preset), []).append(agg)
+    for (dataset, dversion, preset), members in groups.items():
+        present = [m for m in metrics if any(m in a.mean for a in members)]
+        lines += [f"## {dataset} (version {dversion}), preset `{preset}`", ""]
+        lines.append("| model | seeds | " + " | ".join(present) + " |")
+        lines.append("|---|---|" + "---|" * len(present))
+        for a in members:
+            seeds = ",".join(str(s) for s in a.seeds)
+            lines.append(f"| {a.model} | {seeds} | " + " | ".join(_fmt(a, m) for m in present) + " |")
+        chart = (chart_names or {}).get((dataset, dversion, preset))
+        if chart:
+            lines += ["", f"![{dataset} {preset}]({chart})"]
+        lines.append("")
+    if not groups:
+        lines.append("(no rows yet)")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_chart(members: list[Aggregate], path: Path, title: str) -> None:
+    """Grouped bar chart (one group per headline metric, one bar per model, seed std as error bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = [m for m in HEADLINE_METRICS if any(m in a.mean for a in members)]
+    if not metrics:
+        metrics = ordered_metrics({k for a in members for k in a.mean})[:7]
+    n = len(members)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(metrics))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(metrics) + 2), 4.0), dpi=100)
+    cmap = plt.get_cmap("tab10")
+    for i, a in enumerate(members):
+        means = [a.mean.get(m, np.nan) for m in metrics]
+        stds = [a.std.get(m, 0.0) for m in metrics]
+        ax.bar(x + (i - (n - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=a.model, color=cmap(i % 10))
+    ax.set_xticks(x)
+    ax.set_xticklabels(metrics, rotation=20, ha="right")
+    ax.set_ylabel("score (mean ± std over seeds)")
+    ax.set_title(title)
+    ax.legend(fontsize="small", ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def chart_name(tier: str, dataset: str, preset: str) -> str:
+    suffix = "" if preset == "reference" else f"_{preset}"
+    return f"{tier}_{dataset}{suffix}.png"
+
+
+def render(directory: Path | None = None, *, charts: bool = True) -> list[Path]:
+    """Render ``<tier>.md`` (and one PNG chart per dataset and preset) for every table in ``directory``."""
+    directory = Path(directory or version_dir())
+    written = []
+    for path in list_tables(directory):
+        with _lock(path, 120.0):
+            table = read_table(path)
+            names = {}
+            if charts:
+                groups: dict[tuple[str, str, str], list[Aggregate]] = {}
+                for agg in aggregate(table):
+                    groups.setdefault((agg.dataset, agg.dataset_version, agg.preset), []).append(agg)
+                for (dataset, dversion, preset), members in groups.items():
+                    name = chart_name(path.stem, dataset, preset)
+                    render_chart(members, directory / name, f"{dataset} v{dversion} — tier {path.stem}, preset {preset}")
+                    names[(dataset, dversion, preset)] = name
+                    written.append(directory / name)
+            md = directory / f"{path.stem}.md"
+            atomic_write_text(md, render_markdown(table, chart_names=names))
+            written.append(md)
+    return written
+
+
+def check(directory: Path | None = None, *, tier: str | None = None) -> list[Table]:
+    """Validate every table (or one tier's) and that its rendered Markdown is up to date."""
+    directory = Path(directory or version_dir())
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no leaderboard directory {directory}")
+    paths = [table_path(directory, tier)] if tier else list_tables(directory)
+    tables = []
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"no table for tier {path.stem!r}: {path}")
+        table = read_table(path)
+        md = path.with_suffix(".md")
+        if md.exists():
+            charts = {
+                (a.dataset, a.dataset_version, a.preset): chart_name(path.stem, a.dataset, a.preset)
+                for a in aggregate(table)
+                if (directory / chart_name(path.stem, a.dataset, a.preset)).exists()
+            }
+            if md.read_text(encoding="utf-8") != render_markdown(table, chart_names=charts):
+                raise LeaderboardError(f"{md} is out of date with {path.name}: run `disentbench leaderboard render`")
+        tables.append(table)
+    return tables

@@ -1,0 +1,168 @@
+"""Leaderboard tables: append under a lock, validation of records and hand-edited CSVs, rendering."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+
+import pytest
+
+from disentbench import leaderboard as lb
+from disentbench.cli import main
+
+
+def make_record(model="multi-head", seed=0, dataset="dsprites-procedural", tier="smoke", **metrics):
+    metrics = metrics or {"mig": 0.1 + seed / 100, "dci.disentanglement": 0.2, "dci.informativeness": 0.5}
+    return {
+        "record_id": f"{model}-{dataset}-{tier}-{seed}".replace("_", "-") + "0" * 8,
+        "model": model,
+        "model_config_hash": "ab" * 8,
+        "dataset": dataset,
+        "dataset_version": "1",
+        "tier": tier,
+        "seed": seed,
+        "preset": "reference",
+        "metrics": metrics,
+        "disentbench_version": "0.1.0",
+        "metric_definitions_version": "1",
+        "leaderboard_version": lb.LEADERBOARD_VERSION,
+        "commit": "0123456789abcdef0123456789abcdef01234567",
+        "created": "2026-11-22T07:00:00Z",
+    }
+
+
+@pytest.fixture
+def board(tmp_path):
+    return tmp_path / "leaderboards" / f"v{lb.LEADERBOARD_VERSION}"
+
+
+def test_add_creates_table_with_documented_header(board):
+    lb.add_records([make_record(seed=0), make_record(seed=1)], board)
+    header = (board / "smoke.csv").read_text().splitlines()[0].split(",")
+    assert tuple(header[: len(lb.ID_COLUMNS)]) == lb.ID_COLUMNS
+    assert tuple(header[-len(lb.TRAILER_COLUMNS) :]) == lb.TRAILER_COLUMNS
+    assert header[len(lb.ID_COLUMNS) : -len(lb.TRAILER_COLUMNS)] == ["mig", "dci.disentanglement", "dci.informativeness"]
+    table = lb.read_table(board / "smoke.csv")
+    assert [r["seed"] for r in table.rows] == ["0", "1"]
+    assert float(table.rows[1]["mig"]) == pytest.approx(0.11)
+
+
+def test_new_metric_column_extends_header_and_keeps_old_rows(board):
+    lb.add_records([make_record(seed=0)], board)
+    lb.add_records([make_record(seed=1, mig=0.3, sap=0.05)], board)
+    table = lb.read_table(board / "smoke.csv")
+    assert "sap" in table.metric_columns
+    assert table.rows[0]["sap"] == "" and table.rows[1]["sap"] == "0.05"
+    assert table.rows[0]["dci.disentanglement"] == "0.2"
+
+
+def test_duplicate_run_rejected_unless_replace(board):
+    lb.add_records([make_record(seed=0)], board)
+    again = make_record(seed=0, mig=0.9)
+    again["record_id"] = "f" * 16
+    with pytest.raises(lb.LeaderboardError, match="same run"):
+        lb.add_records([again], board)
+    lb.add_records([again], board, replace=True)
+    rows = lb.read_table(board / "smoke.csv").rows
+    assert len(rows) == 1 and rows[0]["mig"] == "0.9"
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("metrics", {"mig": float("nan")}, "not finite"),
+        ("metrics", {"mig": "abc"}, "not a number"),
+        ("seed", -1, "non-negative integer"),
+        ("leaderboard_version", "7", "does not match"),
+        ("commit", "not-a-commit", "git commit"),
+        ("created", "yesterday", "ISO-8601"),
+        ("model", "has space", "model"),
+    ],
+)
+def test_invalid_record_rejected_and_table_untouched(board, field, value, message):
+    lb.add_records([make_record(seed=0)], board)
+    before = (board / "smoke.csv").read_bytes()
+    bad = make_record(seed=1)
+    bad[field] = value
+    with pytest.raises(lb.LeaderboardError, match=message):
+        lb.add_records([make_record(seed=2), bad], board)
+    assert (board / "smoke.csv").read_bytes() == before  # all or nothing
+
+
+def test_mixed_metric_definition_versions_rejected(board):
+    lb.add_records([make_record(seed=0)], board)
+    other = make_record(seed=1)
+    other["metric_definitions_version"] = "2"
+    with pytest.raises(lb.LeaderboardError, match="metric_definitions_version"):
+        lb.add_records([other], board)
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace("0.11", "oops", 1), r"line 3 .*column 'mig': 'oops' is not a number"),
+        (lambda t: t.rstrip("\n"), "not terminated"),
+        (lambda t: t + "x,y\n", "line 4 has 2 fields"),
+        (lambda t: t.replace("record_id", "id", 1), "header must start"),
+        (lambda t: t.replace(",smoke,1,", ",smoke,one,", 1), r"line 3 .*column 'seed'"),
+    ],
+)
+def test_hand_edited_csv_gives_clear_error_and_is_never_rewritten(board, edit, message):
+    lb.add_records([make_record(seed=0), make_record(seed=1)], board)
+    path = board / "smoke.csv"
+    path.write_text(edit(path.read_text()))
+    broken = path.read_bytes()
+    with pytest.raises(lb.LeaderboardError, match=message):
+        lb.check(board)
+    with pytest.raises(lb.LeaderboardError):
+        lb.add_records([make_record(seed=2)], board)
+    assert path.read_bytes() == broken
+
+
+def _append_many(args):
+    board, worker, n = args
+    for i in range(n):
+        lb.add_records([make_record(model=f"m{worker}", seed=i)], board)
+    return n
+
+
+def test_parallel_appends_lose_no_rows(board):
+    workers, per_worker = 4, 8
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        done = pool.map(_append_many, [(board, w, per_worker) for w in range(workers)])
+    assert sum(done) == workers * per_worker
+    table = lb.read_table(board / "smoke.csv")  # validates every row: none torn
+    got = sorted((r["model"], int(r["seed"])) for r in table.rows)
+    assert got == sorted((f"m{w}", i) for w in range(workers) for i in range(per_worker))
+
+
+def test_render_mean_std_and_chart(board):
+    recs = [make_record(seed=s, mig=v, sap=0.1) for s, v in enumerate([0.2, 0.4, 0.6])]
+    recs.append(make_record(model="random", seed=0, mig=0.0))
+    lb.add_records(recs, board)
+    written = lb.render(board)
+    md = (board / "smoke.md").read_text()
+    assert "| multi-head | 0,1,2 | 0.400 ± 0.200 | 0.100 ± 0.000 |" in md
+    assert "| random | 0 | 0.000 | – |" in md
+    png = board / "smoke_dsprites-procedural.png"
+    assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lb.check(board)  # rendered Markdown is up to date
+    lb.add_records([make_record(model="ae", seed=0)], board)
+    with pytest.raises(lb.LeaderboardError, match="out of date"):
+        lb.check(board)
+
+
+def test_cli_add_render_check(board, tmp_path, capsys):
+    paths = []
+    for s in range(2):
+        p = tmp_path / f"r{s}.json"
+        p.write_text(json.dumps(make_record(seed=s)))
+        paths.append(str(p))
+    assert main(["leaderboard", "add", *paths, "--dir", str(board)]) == 0
+    assert main(["leaderboard", "check", "--dir", str(board)]) == 0
+    assert "ok:" in capsys.readouterr().out
+    (board / "smoke.csv").write_text((board / "smoke.csv").read_text().replace("0.2", "NaN", 1))
+    assert main(["leaderboard", "check", "--dir", str(board)]) == 2
+    err = capsys.readouterr().err
+    assert "line 2" in err and "dci.disentanglement" in err and "not finite" in err
