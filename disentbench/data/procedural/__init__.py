@@ -1,0 +1,6 @@
+"""Offline renderers with the official factor grids; each has its own dataset name."""
+
+from disentbench.data.procedural.dsprites import ProceduralDSprites, render_dsprites
+from disentbench.data.procedural.shapes3d import ProceduralShapes3D
+
+__all__ = ["ProceduralDSprites", "ProceduralShapes3D", "render_dsprites"]
