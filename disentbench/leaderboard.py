@@ -47,13 +47,14 @@ _COMMIT_RE = re.compile(r"^([0-9a-f]{7,40}(-dirty)?|unknown)$")
 
 #: metric columns shown first (in this order) in rendered tables and charts; others follow by name
 HEADLINE_METRICS = (
-    "mig",
+    "mig.score",
     "dci.disentanglement",
     "dci.completeness",
     "dci.informativeness",
-    "sap",
-    "factor_vae",
-    "beta_vae",
+    "sap.score",
+    "factor_vae.score",
+    "beta_vae.score",
+    "multitask.rmse",
 )
 
 
@@ -456,7 +457,7 @@ def render_chart(members: list[Aggregate], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    metrics = [m for m in HEADLINE_METRICS if any(m in a.mean for a in members)]
+    metrics = [m for m in HEADLINE_METRICS if m != "multitask.rmse" and any(m in a.mean for a in members)]
     if not metrics:
         metrics = ordered_metrics({k for a in members for k in a.mean})[:7]
     n = len(members)

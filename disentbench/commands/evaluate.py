@@ -1,0 +1,71 @@
+"""``disentbench evaluate``: score a checkpoint, TorchScript encoder or code file on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a model (checkpoint, TorchScript encoder or .npz code file) on a dataset",
+        description=(
+            "Encode a seeded sample of the dataset's factor grid (cached), compute the metrics, write a score "
+            "record and print a table. MODEL: a disentbench checkpoint, a TorchScript encoder "
+            "((B,C,64,64) images in [0,1] -> (B,d) codes) or an .npz with 'codes' and 'indices'."
+        ),
+    )
+    parser.add_argument("--model", required=True, type=Path, help="checkpoint, TorchScript file or .npz code file")
+    parser.add_argument("--dataset", required=True, help="dataset name (e.g. dsprites-procedural)")
+    parser.add_argument("--metrics", default="default", help="default | all | comma-separated metric names")
+    parser.add_argument("--preset", default="reference", help="metric settings preset (default: reference)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample and of every metric (default 0)")
+    parser.add_argument("--n-points", type=int, default=None, help="grid points to encode (default 15000; 0 = whole grid)")
+    parser.add_argument("--tier", default=None, help="tier stamped on the record (smoke, paper; default custom)")
+    parser.add_argument("--tasks", type=Path, default=None, help="task file: add the multi-task protocol (heads on frozen codes)")
+    parser.add_argument("--task-epochs", type=int, default=30, help="epochs of the multi-task heads (default 30, seed 004)")
+    parser.add_argument("--out", type=Path, default=None, help="write the score record (JSON) here")
+    parser.add_argument("--leaderboard", type=Path, default=None, help="also add the record to this leaderboard directory")
+    parser.add_argument("--name", default=None, help="model name in the record / leaderboard (default: the model type)")
+    parser.add_argument("--batch-size", type=int, default=256, help="encoding batch size (default 256)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the code cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from disentbench import evaluation
+
+    if args.leaderboard is not None and not args.name:
+        raise ValueError("--leaderboard needs --name MODEL_NAME (the row's model name)")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be non-negative, got {args.seed}")
+    n_points = evaluation.DEFAULT_N_POINTS if args.n_points is None else (args.n_points or None)
+    record = evaluation.evaluate(
+        args.model,
+        args.dataset,
+        metrics=args.metrics,
+        preset=args.preset,
+        seed=args.seed,
+        n_points=n_points,
+        tier=args.tier,
+        name=args.name,
+        tasks=args.tasks,
+        task_epochs=args.task_epochs,
+        batch_size=args.batch_size,
+        use_cache=not args.no_cache,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+    print(evaluation.format_record(record))
+    if args.out is not None:
+        evaluation.write_record(record, args.out)
+        print(f"score record -> {args.out}")
+    if args.leaderboard is not None:
+        from disentbench import leaderboard as lb
+
+        for path in lb.add_records([record], args.leaderboard):
+            print(f"added to {path}")
+        lb.render(args.leaderboard)
+    return 0

@@ -1,0 +1,197 @@
+"""Evaluation: TorchScript encoders, checkpoints, code files -> cached codes -> metrics -> score record."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from disentbench import evaluation as ev  # noqa: E402
+from disentbench import leaderboard as lb  # noqa: E402
+from disentbench.cli import main  # noqa: E402
+from disentbench.data.base import GroundTruthDataset  # noqa: E402
+from disentbench.factors import FactorSpace  # noqa: E402
+
+
+class ToyDataset(GroundTruthDataset):
+    """3 factors (3, 4, 5 values); factor k sets the grey level of horizontal band k."""
+
+    name = "toy"
+    version = "1"
+    channels = 1
+
+    def __init__(self):
+        self._space = FactorSpace(("a", "b", "c"), (3, 4, 5))
+
+    @property
+    def factor_space(self):
+        return self._space
+
+    def _read(self, indices):
+        classes = self._space.index_to_classes(indices)
+        out = np.zeros((len(indices), 64, 64, 1), np.uint8)
+        for k, (lo, hi) in enumerate(((0, 21), (21, 42), (42, 64))):
+            out[:, lo:hi] = (classes[:, k] * 50)[:, None, None, None]
+        return out
+
+
+class BandMeans(torch.nn.Module):
+    """A perfect encoder for ToyDataset: the mean of each band (codes = factor / 5.1)."""
+
+    def forward(self, x):
+        return torch.stack([x[:, 0, 0:21].mean((1, 2)), x[:, 0, 21:42].mean((1, 2)), x[:, 0, 42:].mean((1, 2))], 1)
+
+
+class Flat(torch.nn.Module):
+    def forward(self, x):
+        return x.mean((1, 2, 3))
+
+
+class WithNaN(torch.nn.Module):
+    def forward(self, x):
+        return x.mean((2, 3)) / 0.0 * 0.0
+
+
+def script(module, path):
+    torch.jit.script(module).save(str(path))
+    return path
+
+
+@pytest.fixture
+def toy():
+    return ToyDataset()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISENTBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def run(model, toy, **kw):
+    kw.setdefault("metrics", "mig")
+    kw.setdefault("n_points", None)
+    return ev.evaluate(model, "toy", dataset=toy, progress=False, **kw)
+
+
+def test_torchscript_perfect_encoder_scores_high_and_is_cached(tmp_path, toy, cache):
+    model = script(BandMeans(), tmp_path / "enc.pt")
+    first = run(model, toy, tier="smoke", name="bands")
+    assert first["model"] == "bands" and first["dataset"] == "toy" and first["tier"] == "smoke"
+    assert first["n_points"] == 60 and first["code_dim"] == 3
+    assert first["metrics"]["mig.score"] > 0.9
+    assert first["model_source"]["kind"] == "torchscript" and not first["codes_from_cache"]
+    assert len(list((cache / "codes").glob("*.npz"))) == 1
+    second = run(model, toy, tier="smoke", name="bands")
+    assert second["codes_from_cache"] and second["metrics"] == first["metrics"]
+    assert second["record_id"] == first["record_id"]
+    for key in ("leaderboard_version", "metric_definitions_version", "disentbench_version", "commit", "created"):
+        assert second[key]
+    lb.add_records([first], tmp_path / "v1")  # a record is a valid leaderboard row
+
+
+def test_seeded_sample_is_deterministic_and_covers_without_repeats():
+    a, b = ev.sample_indices(1000, 100, seed=3), ev.sample_indices(1000, 100, seed=3)
+    assert np.array_equal(a, b) and len(np.unique(a)) == 100
+    assert not np.array_equal(a, ev.sample_indices(1000, 100, seed=4))
+    assert np.array_equal(ev.sample_indices(50, 100, seed=0), np.arange(50))
+
+
+def test_torchscript_wrong_output_shape(tmp_path, toy, cache):
+    with pytest.raises(ev.EvaluationError, match=r"returned shape \(60,\).*expected \(60, d\)"):
+        run(script(Flat(), tmp_path / "flat.pt"), toy, batch_size=64)
+
+
+def test_nan_codes_rejected(tmp_path, toy, cache):
+    with pytest.raises(ev.EvaluationError, match="NaN or infinite"):
+        run(script(WithNaN(), tmp_path / "nan.pt"), toy)
+    assert not list(cache.glob("codes/*.npz"))  # nothing cached
+
+
+def test_code_file_matches_encoder_and_checks_dataset(tmp_path, toy, cache):
+    enc = run(script(BandMeans(), tmp_path / "enc.pt"), toy)
+    idx = np.arange(60)
+    codes = BandMeans()(torch.as_tensor(ev.unit_images(toy.images(idx), toy))).numpy()
+    good = tmp_path / "codes.npz"
+    np.savez(good, codes=codes, indices=idx, dataset="toy", dataset_version="1")
+    rec = run(good, toy)
+    assert rec["model_source"]["kind"] == "codes" and rec["metrics"] == pytest.approx(enc["metrics"])
+    other = tmp_path / "other.npz"
+    np.savez(other, codes=codes, indices=idx, dataset="shapes3d-procedural")
+    with pytest.raises(ev.EvaluationError, match="dataset 'shapes3d-procedural'.*'toy'"):
+        run(other, toy)
+    far = tmp_path / "far.npz"
+    np.savez(far, codes=codes, indices=idx + 1000)
+    with pytest.raises(ev.EvaluationError, match="another dataset"):
+        run(far, toy)
+    nan = tmp_path / "nan.npz"
+    codes_nan = codes.copy()
+    codes_nan[5, 1] = np.nan
+    np.savez(nan, codes=codes_nan, indices=idx)
+    with pytest.raises(ev.EvaluationError, match="row 5, dimension 1"):
+        run(nan, toy)
+    missing = tmp_path / "missing.npz"
+    np.savez(missing, codes=codes)
+    with pytest.raises(ev.EvaluationError, match="missing \\['indices'\\]"):
+        run(missing, toy)
+
+
+def test_checkpoint_of_ours(tmp_path, toy, cache):
+    from disentbench.checkpoint import save_checkpoint
+    from disentbench.models import build_model
+
+    config = {"name": "random", "channels": 1, "latent_dim": 4, "encoder": {"activation": "relu", "gaussian": False}}
+    torch.manual_seed(0)
+    model = build_model(config)
+    path = save_checkpoint(tmp_path / "ckpt.pt", model_name="random", config=config, state_dict=model.state_dict(),
+                           representation="encoder")
+    rec = run(path, toy)
+    assert rec["model"] == "random" and rec["code_dim"] == 4
+    assert rec["model_config_hash"] == ev.config_hash(config)
+    config3 = dict(config, channels=3)
+    path3 = save_checkpoint(tmp_path / "rgb.pt", model_name="random", config=config3,
+                            state_dict=build_model(config3).state_dict(), representation="encoder")
+    with pytest.raises(ev.EvaluationError, match="3-channel images but toy has 1"):
+        run(path3, toy)
+
+
+def test_unknown_model_format(tmp_path, toy, cache):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"not a model at all" * 10)
+    with pytest.raises(ValueError, match="junk.bin"):
+        run(junk, toy)
+    with pytest.raises(FileNotFoundError):
+        run(tmp_path / "absent.pt", toy)
+
+
+def test_multitask_rmse_learns_and_is_deterministic():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(400, 3)).astype(np.float32)
+    targets = np.stack([codes[:, 0] * 2, codes[:, 1] - codes[:, 2]], 1)
+    a = ev.multitask_rmse(codes, targets, seed=1, epochs=15, lr=1e-2, hidden=(32,))
+    b = ev.multitask_rmse(codes, targets, seed=1, epochs=15, lr=1e-2, hidden=(32,))
+    assert a == b
+    assert set(a) == {"multitask.rmse", "multitask.rmse_task0", "multitask.rmse_task1"}
+    assert a["multitask.rmse"] < 0.5 * float(targets.std(axis=0).mean())
+
+
+def test_cli_evaluate_writes_record_and_leaderboard(tmp_path, toy, cache, monkeypatch, capsys):
+    import disentbench.data
+
+    monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
+    model = script(BandMeans(), tmp_path / "enc.pt")
+    out, board = tmp_path / "rec.json", tmp_path / "lb" / "v1"
+    argv = ["evaluate", "--model", str(model), "--dataset", "toy", "--metrics", "mig", "--n-points", "0",
+            "--out", str(out), "--leaderboard", str(board), "--name", "bands", "--tier", "smoke", "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mig" in printed and "bands on toy" in printed
+    record = json.loads(out.read_text())
+    rows = lb.read_table(board / "smoke.csv").rows
+    assert rows[0]["record_id"] == record["record_id"] and float(rows[0]["mig.score"]) == record["metrics"]["mig.score"]
+    no_name = ["evaluate", "--model", str(model), "--dataset", "toy", "--leaderboard", str(board), "--quiet"]
+    assert main(no_name) == 2
+    assert "--name" in capsys.readouterr().err
