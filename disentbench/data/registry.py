@@ -69,6 +69,18 @@ for _entry in (
         3,
         "3dshapes factor grid drawn by a ray-caster (look-alike, not the official renders)",
     ),
+    *(
+        DatasetEntry(name, "official", f"disentbench.data.official:open_{name}", _spaces(space), channels, text)
+        for name, space, channels, text in (
+            ("dsprites", "dsprites_space", 1, "dSprites (DeepMind), official npz/hdf5 release"),
+            ("shapes3d", "shapes3d_space", 3, "3dshapes (DeepMind), official h5 release"),
+            ("mpi3d_toy", "mpi3d_space", 3, "MPI3D toy renders (NeurIPS 2019 challenge)"),
+            ("mpi3d_realistic", "mpi3d_space", 3, "MPI3D realistic renders"),
+            ("mpi3d_real", "mpi3d_space", 3, "MPI3D real camera images"),
+            ("smallnorb", "smallnorb_space", 1, "smallNORB resized to 64x64 (disentanglement_lib factors)"),
+            ("cars3d", "cars3d_space", 3, "Cars3D (Reed et al. 2015) resized to 64x64"),
+        )
+    ),
 ):
     register(_entry)
 

@@ -1,0 +1,169 @@
+"""One-time, resumable conversion of official files into raw ``.npy`` arrays read by memory map.
+
+``convert_rows`` fills ``<out>.part`` block by block from a source, recording the rows done in
+``<out>.part.json`` after each flushed block, so an interrupted conversion resumes where it stopped.
+When every row is written the file is checked (header, byte size) and renamed to ``<out>``, with
+``<out>.json`` recording the source it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from disentbench.data.cache import DataError
+
+Blocks = Callable[[int], Iterator[np.ndarray]]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def converted_source(out: Path) -> str | None:
+    """The source id recorded beside a finished conversion, or None when there is none."""
+    meta = out.with_name(out.name + ".json")
+    if not (out.is_file() and meta.is_file()):
+        return None
+    try:
+        return json.loads(meta.read_text()).get("source")
+    except (OSError, ValueError):
+        return None
+
+
+def convert_rows(
+    out: Path,
+    shape: tuple[int, ...],
+    dtype: np.dtype | str,
+    source_id: str,
+    blocks: Blocks,
+    *,
+    progress: bool = True,
+    desc: str = "converting",
+) -> Path:
+    """Write ``shape``/``dtype`` rows yielded by ``blocks(start_row)`` into the ``.npy`` file ``out``."""
+    if converted_source(out) == source_id:
+        return out
+    part = out.with_name(out.name + ".part")
+    state_path = out.with_name(out.name + ".part.json")
+    state = {"source": source_id, "shape": list(shape), "dtype": np.dtype(dtype).str, "rows": 0}
+    if part.exists() and state_path.exists():
+        try:
+            saved = json.loads(state_path.read_text())
+        except ValueError:
+            saved = {}
+        if all(saved.get(k) == state[k] for k in ("source", "shape", "dtype")):
+            state["rows"] = int(saved.get("rows", 0))
+    try:
+        if state["rows"]:
+            arr = np.load(part, mmap_mode="r+")
+        else:
+            arr = np.lib.format.open_memmap(part, mode="w+", dtype=dtype, shape=shape)
+        _write_json(state_path, state)
+    except OSError as exc:
+        raise DataError(f"cannot write {part}: {exc.strerror or exc}; free space or choose another cache directory") from exc
+    from tqdm import tqdm
+
+    with tqdm(total=shape[0], initial=state["rows"], unit="img", desc=desc, disable=not progress) as bar:
+        row = state["rows"]
+        for block in blocks(row):
+            if row + len(block) > shape[0] or block.shape[1:] != tuple(shape[1:]):
+                raise DataError(f"{desc}: source block of shape {block.shape} does not fit rows {row}.. of {shape}")
+            try:
+                arr[row : row + len(block)] = block
+                arr.flush()
+            except OSError as exc:
+                raise DataError(f"cannot write {part}: {exc.strerror or exc}; free space and run again to resume") from exc
+            row += len(block)
+            state["rows"] = row
+            _write_json(state_path, state)
+            bar.update(len(block))
+    del arr
+    if row != shape[0]:
+        raise DataError(f"{desc}: source ended after {row} of {shape[0]} rows")
+    check = np.load(part, mmap_mode="r")
+    if check.shape != tuple(shape) or check.dtype != np.dtype(dtype):
+        raise DataError(f"{desc}: converted file has {check.shape} {check.dtype}, expected {shape} {dtype}")
+    del check
+    _write_json(out.with_name(out.name + ".json"), {"source": source_id, "shape": list(shape), "dtype": state["dtype"]})
+    os.replace(part, out)
+    state_path.unlink(missing_ok=True)
+    return out
+
+
+# -- npz members --------------------------------------------------------------------------------------
+def _read_npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    return np.lib.format.read_array_header_2_0(fh)
+
+
+def npz_member_info(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` inside an ``.npz`` without loading it."""
+    with zipfile.ZipFile(path) as zf:
+        try:
+            with zf.open(f"{key}.npy") as fh:
+                shape, fortran, dtype = _read_npy_header(fh)
+        except KeyError:
+            raise DataError(f"{path} has no array {key!r}; it holds {sorted(zf.namelist())}") from None
+    if fortran:
+        raise DataError(f"{path}: array {key!r} is Fortran-ordered, expected C order")
+    return tuple(shape), dtype
+
+
+def stored_npz_member(path: Path, key: str) -> np.memmap | None:
+    """A read-only memory map of ``key`` when the npz stores it uncompressed, else None."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{key}.npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+        with open(path, "rb") as raw:
+            raw.seek(info.header_offset)
+            local = raw.read(30)
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            raw.seek(info.header_offset + 30 + name_len + extra_len)
+            shape, fortran, dtype = _read_npy_header(raw)
+            offset = raw.tell()
+    if fortran:
+        raise DataError(f"{path}: array {key!r} is Fortran-ordered, expected C order")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape))
+
+
+def npz_blocks(path: Path, key: str, rows_per_block: int) -> Blocks:
+    """Sequential row blocks of an npz array, decompressing as a stream (resume skips rows by reading)."""
+
+    def blocks(start: int) -> Iterator[np.ndarray]:
+        with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as fh:
+            shape, _, dtype = _read_npy_header(fh)
+            row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+            row = 0
+            while row < shape[0]:
+                n = min(rows_per_block, shape[0] - row)
+                buf = fh.read(n * row_bytes)
+                if len(buf) != n * row_bytes:
+                    raise DataError(f"{path}: array {key!r} is truncated at row {row}")
+                if row + n > start:
+                    block = np.frombuffer(buf, dtype=dtype).reshape((n,) + tuple(shape[1:]))
+                    yield block[max(start - row, 0) :]
+                row += n
+
+    return blocks
+
+
+def array_blocks(array, rows_per_block: int) -> Blocks:
+    """Sequential row blocks of any sliceable array (HDF5 dataset, memmap)."""
+
+    def blocks(start: int) -> Iterator[np.ndarray]:
+        for row in range(start, array.shape[0], rows_per_block):
+            yield np.asarray(array[row : row + rows_per_block])
+
+    return blocks
