@@ -1,0 +1,120 @@
+import hashlib
+import http.server
+import threading
+from dataclasses import replace
+
+import pytest
+
+from disentbench.data.cache import ChecksumError, DataError, DatasetUnavailable
+from disentbench.data.download import fetch_file
+from disentbench.data.manifest import FileSpec
+
+PAYLOAD = bytes(range(256)) * 4000  # 1,024,000 bytes
+
+
+class RangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves files from ``server.files``; honours ``Range: bytes=N-``; ``server.cut`` truncates bodies."""
+
+    def do_GET(self):  # noqa: N802
+        data = self.server.files.get(self.path.lstrip("/"))
+        self.server.requests.append((self.path, self.headers.get("Range")))
+        if data is None:
+            self.send_error(404)
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and self.server.ranges:
+            start = int(rng.split("=")[1].split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.server.cut is not None:
+            body = body[: self.server.cut]
+            self.server.cut = None
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    srv.files, srv.requests, srv.cut, srv.ranges = {"data.bin": PAYLOAD}, [], None, True
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _spec(server, **kw):
+    url = f"http://127.0.0.1:{server.server_address[1]}/data.bin"
+    spec = FileSpec("data.bin", (url,), len(PAYLOAD), "sha256:" + hashlib.sha256(PAYLOAD).hexdigest())
+    return replace(spec, **kw)
+
+
+def test_download_verifies_and_renames(server, tmp_path):
+    path = fetch_file(_spec(server), tmp_path, progress=False)
+    assert path == tmp_path / "data.bin" and path.read_bytes() == PAYLOAD
+    assert not (tmp_path / "data.bin.part").exists()
+
+
+def test_truncated_download_resumes_with_range(server, tmp_path):
+    server.cut = 300_000
+    with pytest.raises(DataError, match="run the command again to resume"):
+        fetch_file(_spec(server), tmp_path, progress=False)
+    part = tmp_path / "data.bin.part"
+    assert part.stat().st_size == 300_000 and not (tmp_path / "data.bin").exists()
+    path = fetch_file(_spec(server), tmp_path, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert server.requests[-1][1] == "bytes=300000-"
+
+
+def test_server_ignoring_range_restarts_cleanly(server, tmp_path):
+    server.ranges = False
+    (tmp_path / "data.bin.part").write_bytes(b"garbage" * 10)
+    assert fetch_file(_spec(server), tmp_path, progress=False).read_bytes() == PAYLOAD
+
+
+def test_checksum_failure_leaves_no_file(server, tmp_path):
+    bad = _spec(server, checksum="sha256:" + "0" * 64)
+    with pytest.raises(ChecksumError, match="deleted"):
+        fetch_file(bad, tmp_path, progress=False)
+    assert not (tmp_path / "data.bin").exists() and not (tmp_path / "data.bin.part").exists()
+
+
+def test_md5_and_unpublished_size(server, tmp_path):
+    spec = _spec(server, size=0, checksum="md5:" + hashlib.md5(PAYLOAD).hexdigest())
+    assert fetch_file(spec, tmp_path, progress=False).stat().st_size == len(PAYLOAD)
+
+
+def test_offline_error_names_file_size_checksum_and_place(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("DISENTBENCH_OFFLINE", "1")
+    spec = _spec(server)
+    with pytest.raises(DatasetUnavailable) as err:
+        fetch_file(spec, tmp_path, progress=False)
+    msg = str(err.value)
+    assert "data.bin" in msg and "1,024,000 bytes" in msg and spec.digest in msg and str(tmp_path) in msg
+    assert server.requests == []
+
+
+def test_unreachable_server_names_the_file(tmp_path):
+    spec = FileSpec("x.bin", ("http://127.0.0.1:9/x.bin",), 10, "md5:" + "0" * 32)
+    with pytest.raises(DatasetUnavailable, match=r"x\.bin \(10 bytes, md5 0+\)"):
+        fetch_file(spec, tmp_path, progress=False, timeout=5)
+
+
+def test_unwritable_cache_dir_is_a_clear_error(server, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")  # a file where the cache directory should be: fails even as root
+    with pytest.raises(DataError, match="cannot create cache directory"):
+        fetch_file(_spec(server), blocker / "sub", progress=False)
