@@ -292,3 +292,35 @@ def test_stored_npz_zip_layout_is_detected(tmp_path):
     from disentbench.data.convert import stored_npz_member
 
     np.testing.assert_array_equal(stored_npz_member(path, "images"), np.arange(24).reshape(2, 3, 4))
+
+
+def test_damaged_conversion_is_rebuilt(small_grids, tmp_path):
+    space = SMALL["mpi3d_toy"]
+    d = tmp_path / "mpi3d_toy"
+    d.mkdir()
+    path = d / "mpi3d_toy.npz"
+    imgs = _rng_images(space.n_points, 64, 64, 3)
+    np.savez_compressed(path, images=imgs)
+    manifest = _with_file("mpi3d_toy", path, "md5")
+    open_official("mpi3d_toy", cache_dir=tmp_path, manifest=manifest, progress=False)
+    out = d / "mpi3d_toy_images.npy"
+    with open(out, "r+b") as fh:  # cut the converted file short, as a full disk or a crash would
+        fh.truncate(out.stat().st_size // 2)
+    ds = open_official("mpi3d_toy", cache_dir=tmp_path, manifest=manifest, progress=False)
+    np.testing.assert_array_equal(ds.images(np.arange(space.n_points)), imgs)
+
+
+def test_verify_detects_a_changed_source(small_grids, tmp_path):
+    from disentbench.data.cache import ChecksumError
+
+    d = tmp_path / "mpi3d_toy"
+    d.mkdir()
+    path = d / "mpi3d_toy.npz"
+    np.savez(path, images=_rng_images(12, 64, 64, 3))
+    manifest = _with_file("mpi3d_toy", path, "md5")
+    assert verify_official("mpi3d_toy", cache_dir=tmp_path, manifest=manifest)[0].startswith("ok")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match="md5"):
+        verify_official("mpi3d_toy", cache_dir=tmp_path, manifest=manifest)

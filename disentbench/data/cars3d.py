@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from disentbench.data.cache import DataError
-from disentbench.data.convert import array_blocks, convert_rows, converted_source
+from disentbench.data.convert import array_blocks, convert_rows, open_converted
 from disentbench.data.manifest import Manifest
 from disentbench.data.official import Prepared, source_id
 from disentbench.factors import FactorSpace
@@ -44,7 +44,7 @@ def prepare(manifest: Manifest, directory: Path, space: FactorSpace, progress: b
     """Read every car from the archive once and store the resized grid as ``cars3d_64.npy``."""
     spec = manifest.files[0]
     out = directory / "cars3d_64.npy"
-    if converted_source(out) != source_id(spec):
+    if open_converted(out, {source_id(spec)}) is None:
         n_elev, n_azim, n_obj = space.sizes
         cars: dict[str, np.ndarray] = {}
         order: list[str] = []

@@ -28,6 +28,18 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def open_converted(out: Path, sources: set[str]) -> np.ndarray | None:
+    """Memory map of a finished conversion made from one of ``sources``; a damaged one is deleted (None)."""
+    if converted_source(out) not in sources:
+        return None
+    try:
+        return np.load(out, mmap_mode="r")
+    except (OSError, ValueError):
+        out.unlink(missing_ok=True)
+        out.with_name(out.name + ".json").unlink(missing_ok=True)
+        return None
+
+
 def converted_source(out: Path) -> str | None:
     """The source id recorded beside a finished conversion, or None when there is none."""
     meta = out.with_name(out.name + ".json")
@@ -49,9 +61,28 @@ def convert_rows(
     progress: bool = True,
     desc: str = "converting",
 ) -> Path:
-    """Write ``shape``/``dtype`` rows yielded by ``blocks(start_row)`` into the ``.npy`` file ``out``."""
+    """Write ``shape``/``dtype`` rows yielded by ``blocks(start_row)`` into the ``.npy`` file ``out``.
+
+    A file lock on ``<out>.lock`` lets one process convert while others wait and then reuse the result.
+    """
     if converted_source(out) == source_id:
         return out
+    from filelock import FileLock
+
+    try:
+        lock = FileLock(str(out) + ".lock")
+        lock.acquire()
+    except OSError as exc:
+        raise DataError(f"cannot lock {out}.lock: {exc.strerror or exc}; is the cache directory writable?") from exc
+    try:
+        if converted_source(out) == source_id:
+            return out
+        return _convert_locked(out, shape, dtype, source_id, blocks, progress=progress, desc=desc)
+    finally:
+        lock.release()
+
+
+def _convert_locked(out, shape, dtype, source_id, blocks, *, progress, desc) -> Path:
     part = out.with_name(out.name + ".part")
     state_path = out.with_name(out.name + ".part.json")
     state = {"source": source_id, "shape": list(shape), "dtype": np.dtype(dtype).str, "rows": 0}

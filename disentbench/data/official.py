@@ -24,7 +24,7 @@ import numpy as np
 
 from disentbench.data.base import GroundTruthDataset
 from disentbench.data.cache import DataError, DatasetUnavailable, dataset_dir, is_offline
-from disentbench.data.convert import converted_source
+from disentbench.data.convert import converted_source, open_converted
 from disentbench.data.download import fetch_file, placement_hint, verify_file
 from disentbench.data.manifest import FileSpec, Manifest, load_manifest
 from disentbench.factors import FactorSpace
@@ -118,6 +118,12 @@ def source_id(spec: FileSpec) -> str:
     return spec.checksum or f"{spec.name}:{spec.size}"
 
 
+def _sources(manifest: Manifest) -> set[str]:
+    """Source ids a conversion may record: any one file, or all files joined by '+' (smallNORB)."""
+    ids = [source_id(s) for s in manifest.files]
+    return set(ids) | {"+".join(ids)}
+
+
 def needed_files(manifest: Manifest, directory: Path) -> tuple[FileSpec, ...]:
     """The files to use: all of them, or for ``alternatives`` the first present (else the first listed)."""
     if not manifest.format.get("alternatives", False):
@@ -168,7 +174,7 @@ def open_official(
     entry = official_entry(name)
     manifest = manifest or load_manifest(name)
     directory = dataset_dir(name, cache_dir)
-    converted = entry.output and converted_source(directory / entry.output) in {source_id(s) for s in manifest.files}
+    converted = entry.output and open_converted(directory / entry.output, _sources(manifest)) is not None
     if not converted:
         ensure_files(manifest, directory, download=download, offline=offline, progress=progress)
     space = entry.space()
@@ -217,8 +223,7 @@ def verify_official(
         out = directory / entry.output
         recorded = converted_source(out)
         if recorded is not None:
-            sources = {source_id(s) for s in manifest.files}
-            if recorded not in sources:
+            if recorded not in _sources(manifest):
                 raise DataError(f"{out} was converted from {recorded}, which matches no file of the manifest; delete it")
             lines.append(f"ok  {out.name} (converted from {recorded})")
     return lines

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from disentbench.data.cache import DataError
-from disentbench.data.convert import array_blocks, convert_rows, converted_source, npz_blocks, npz_member_info
+from disentbench.data.convert import array_blocks, convert_rows, npz_blocks, npz_member_info, open_converted
 from disentbench.data.convert import stored_npz_member
 from disentbench.data.manifest import Manifest
 from disentbench.data.official import Prepared, needed_files, source_id
@@ -35,9 +35,7 @@ def _check_grid_labels(path: Path, labels: np.ndarray, expected: np.ndarray, wha
 
 def _open_converted(out: Path, manifest: Manifest) -> np.ndarray | None:
     """The finished conversion when it came from any file of the manifest (the source may be gone)."""
-    if converted_source(out) in {source_id(s) for s in manifest.files}:
-        return np.load(out, mmap_mode="r")
-    return None
+    return open_converted(out, {source_id(s) for s in manifest.files})
 
 
 # -- dSprites -----------------------------------------------------------------------------------------

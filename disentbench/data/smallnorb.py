@@ -23,7 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from disentbench.data.cache import DataError
-from disentbench.data.convert import convert_rows, converted_source
+from disentbench.data.convert import convert_rows, open_converted
 from disentbench.data.manifest import Manifest
 from disentbench.data.official import Prepared, source_id
 from disentbench.factors import FactorSpace
@@ -73,7 +73,7 @@ def prepare(manifest: Manifest, directory: Path, space: FactorSpace, progress: b
     sources = "+".join(source_id(s) for s in manifest.files)
     triples = _split_files(manifest)
     n_cat, n_elev, n_azim, n_light = space.sizes
-    if converted_source(out) != sources:
+    if open_converted(out, {sources}) is None:
         images, factors = [], []
         for dat, cat, info in triples:
             d, c, i = (_read_gz(directory / f) for f in (dat, cat, info))
