@@ -126,10 +126,10 @@ def write_json_atomic(path: Path, payload: dict) -> None:
 def list_text() -> str:
     from disentbench.metrics import list_metrics, list_presets
 
-    lines = [f"{'metric':<14} {'family':<13} {'default':<8} {'properties':<36} description"]
+    lines = [f"{'metric':<14} {'family':<13} {'default':<8} {'properties':<38} description"]
     for info in list_metrics():
         lines.append(f"{info.name:<14} {info.family:<13} {'yes' if info.in_default else 'no':<8} "
-                     f"{', '.join(info.properties):<36} {info.description}")
+                     f"{', '.join(info.properties):<38} {info.description}")
     lines.append("")
     lines.append("presets: " + ", ".join(list_presets()))
     return "\n".join(lines)
