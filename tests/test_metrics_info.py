@@ -89,6 +89,22 @@ def test_plugin_mi_bias_of_independent_variables_is_small():
 # --- MIG family ----------------------------------------------------------------------------------
 
 
+def test_mig_and_modularity_match_the_reference_recipe():
+    """disentanglement_lib's _compute_mig and modularity() restated with sklearn's MI on the same rows."""
+    from sklearn.metrics import mutual_info_score
+
+    classes, codes = example_representation(4000, seed=2)
+    codes = codes[:, :-1]  # the reference divides by zero on a constant code in modularity's caller only
+    binned = np.stack([np.digitize(c, np.histogram(c, 20)[1][:-1]) for c in codes.T], axis=1)
+    m = np.array([[mutual_info_score(classes[:, k], binned[:, j]) for k in range(5)] for j in range(codes.shape[1])])
+    h = np.array([mutual_info_score(classes[:, k], classes[:, k]) for k in range(5)])
+    ordered = np.sort(m, axis=0)[::-1]
+    assert metrics.mig(classes, codes)["mig.score"] == pytest.approx(np.mean((ordered[0] - ordered[1]) / h), abs=1e-12)
+    sq = m**2
+    delta = (sq.sum(1) - sq.max(1)) / (sq.max(1) * (sq.shape[1] - 1))
+    assert metrics.modularity(classes, codes)["modularity.score"] == pytest.approx(np.mean(1 - delta), abs=1e-12)
+
+
 def test_perfect_code_scores_one_on_the_full_grid():
     f = full_grid()
     for name, key in [("mig", "mig.score"), ("mig_sup", "mig_sup.score"), ("jemmig", "jemmig.score"),

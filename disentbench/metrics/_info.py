@@ -128,19 +128,18 @@ def mutual_info_matrix(code_labels, factor_labels) -> np.ndarray:
     n_v = int(v.max()) + 1
     h_z, h_v = entropies(z), entropies(v)
     cells = n_z * n_v
-    # per pair (j, k) a block of n_z * n_v cells; factor offsets are shared by every code
-    v_offsets = v + (np.arange(n_factors) * cells)[None, :]
+    # per pair (j, k) a block of n_z * n_v cells: cell = block(j, k) + z_j * n_v + v_k
     per_code = n_factors * cells
+    z_cells = z * n_v  # code part, offset per chunk below
+    v_cells = v + (np.arange(n_factors) * cells)[None, :]
     chunk = max(1, min(n_codes, _MAX_CELLS // max(per_code, 1), _MAX_CELLS // max(n * n_factors, 1)))
     h_joint = np.empty((n_codes, n_factors))
     for start in range(0, n_codes, chunk):
         stop = min(start + chunk, n_codes)
-        idx = (z[:, start:stop, None] * n_v + v_offsets[:, None, :]) + (
-            np.arange(stop - start) * per_code
-        )[None, :, None]
+        z_part = z_cells[:, start:stop] + np.arange(stop - start) * per_code
+        idx = z_part[:, :, None] + v_cells[:, None, :]
         counts = np.bincount(idx.ravel(), minlength=(stop - start) * per_code)
-        counts = counts.reshape(stop - start, n_factors, cells)
-        h_joint[start:stop] = _plogp_sum(counts, n, axis=2)
+        h_joint[start:stop] = _plogp_sum(counts.reshape(stop - start, n_factors, cells), n, axis=2)
     mi = h_z[:, None] + h_v[None, :] - h_joint
     # I <= min(H(z), H(v)) exactly for the plug-in estimator; remove rounding excursions
     return np.clip(mi, 0.0, np.minimum(h_z[:, None], h_v[None, :]))
@@ -167,7 +166,11 @@ class InfoStatistics:
 
 def factor_labels_for(factors: np.ndarray, discrete: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
     """Discrete factors as class labels (values in sorted order); continuous ones binned like codes."""
-    labels = factor_labels(factors)
+    whole = factors == np.round(factors)
+    if whole.all() and factors.min() >= 0 and factors.max() < 4 * len(factors) + 64:
+        labels = _compact(factors.astype(np.int64))  # same labels as np.unique, without sorting
+    else:
+        labels = factor_labels(factors)
     if (~discrete).any():
         labels[:, ~discrete] = discretize(factors[:, ~discrete], n_bins, strategy=strategy)
     return labels
