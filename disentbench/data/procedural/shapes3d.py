@@ -15,6 +15,7 @@ image is ``A @ palette`` with the hue colours of that image: renders stay a pure
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -164,14 +165,25 @@ def object_hit(o: np.ndarray, d: np.ndarray, shape: int, scale: float) -> tuple[
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _room(azimuth_deg: float):
+    """Camera rays and the room seen along them for one azimuth (shared by all objects)."""
+    o, d = camera_rays(azimuth_deg)
+    return (o, d, *_background(o, d))
+
+
 def coverage_weights(shape: int, scale: float, azimuth_deg: float) -> np.ndarray:
     """Per-pixel shaded coverage (RES*RES, 4) of sky, floor, wall and object for one geometry."""
-    o, d = camera_rays(azimuth_deg)
-    t_bg, label, shade = _background(o, d)
-    t_obj, normal = object_hit(o, d, shape, scale)
-    on_obj = t_obj < t_bg
-    label = np.where(on_obj, OBJECT, label)
-    shade = np.where(on_obj, AMBIENT + (1.0 - AMBIENT) * np.maximum(normal @ LIGHT, 0.0), shade)
+    o, d, t_bg, label, shade = _room(float(azimuth_deg))
+    # only rays through the object's bounding sphere (centre (0, 1.3b, 0), radius 2b) can hit it
+    b = 0.75 * scale
+    t_bound, _ = _sphere(o, d, np.array([0.0, 1.3 * b, 0.0]), 2.0 * b)
+    near = np.isfinite(t_bound)
+    t_obj, normal = object_hit(o, d[near], shape, scale)
+    on_obj = t_obj < t_bg[near]
+    label, shade = label.copy(), shade.copy()
+    label[near] = np.where(on_obj, OBJECT, label[near])
+    shade[near] = np.where(on_obj, AMBIENT + (1.0 - AMBIENT) * np.maximum(normal @ LIGHT, 0.0), shade[near])
     weights = np.zeros((RES * RES, 4))
     for k in range(4):
         weights[:, k] = np.where(label == k, shade, 0.0).mean(axis=1)
