@@ -61,6 +61,7 @@ def irs(
     ``num_active_dims`` sums their values, a bug); single-valued factors are skipped with a warning;
     with no non-constant code the score is 0 with a warning (as the reference, which also returns 0).
     Weighting by maxdev makes the score depend on the relative scale of the codes (as the reference).
+    ``discrete`` is accepted for the common signature; every factor is binned, as in the reference.
     """
     factors, codes = check_factors_codes(factors, codes)
     if not 0.0 < diff_quantile <= 1.0:
