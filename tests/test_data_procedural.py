@@ -122,3 +122,32 @@ def test_registry_lists_procedural_datasets():
     assert rows["shapes3d-procedural"]["images"] == 480000
     with pytest.raises(KeyError, match="unknown dataset"):
         get_dataset("dsprite")
+
+
+def test_render_cache_is_lazy_and_matches_fresh_renders(tmp_path, monkeypatch):
+    from disentbench.data.procedural import dsprites as module
+
+    cached = get_dataset("dsprites-procedural", cache=True, cache_dir=tmp_path)
+    idx = np.array([7, 700_000, 7, 123_456])
+    first = cached.images(idx)
+    np.testing.assert_array_equal(first, get_dataset("dsprites-procedural").images(idx))
+    directory = tmp_path / "dsprites-procedural-v1"
+    assert int(np.load(directory / "rendered.npy").sum()) == 3
+    assert (directory / "images.npy").stat().st_blocks * 512 < 10_000_000  # sparse: only rendered rows use disk
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("cached images must not be rendered again")
+
+    monkeypatch.setattr(module, "render_dsprites", no_render)
+    again = get_dataset("dsprites-procedural", cache=True, cache_dir=tmp_path)  # a second reader
+    np.testing.assert_array_equal(again.images(idx[::-1]), first[::-1])
+
+
+def test_render_cache_rejects_a_foreign_file(tmp_path):
+    from disentbench.data.cache import DataError
+
+    directory = tmp_path / "shapes3d-procedural-v1"
+    directory.mkdir()
+    np.save(directory / "images.npy", np.zeros((3, 64, 64, 3), np.uint8))
+    with pytest.raises(DataError, match="delete it"):
+        get_dataset("shapes3d-procedural", cache=True, cache_dir=tmp_path)

@@ -106,9 +106,7 @@ def get_dataset(name: str, *, cache_dir: str | Path | None = None, **kwargs: Any
     """
     entry = get_entry(name)
     factory = _resolve(entry.loader)
-    if entry.kind == "official":
-        return factory(cache_dir=cache_dir, **kwargs)
-    return factory(**kwargs)
+    return factory(cache_dir=cache_dir, **kwargs)
 
 
 def list_datasets(*, cache_dir: str | Path | None = None) -> list[dict[str, Any]]:

@@ -15,9 +15,12 @@ Only a 28x28 window around the sprite centre is evaluated (every shape fits with
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from disentbench.data.base import GroundTruthDataset
+from disentbench.data.procedural.cache import render_cache as _render_cache
 from disentbench.data.spaces import dsprites_space
 from disentbench.factors import FactorSpace
 
@@ -89,12 +92,16 @@ class ProceduralDSprites(GroundTruthDataset):
     version = "1"
     channels = 1
 
-    def __init__(self) -> None:
+    def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:
         self._space = dsprites_space()
+        self._cache = _render_cache(self, cache, cache_dir)
 
     @property
     def factor_space(self) -> FactorSpace:
         return self._space
 
     def _read(self, indices: np.ndarray) -> np.ndarray:
-        return render_dsprites(self._space.index_to_classes(indices), self._space)
+        def render(i: np.ndarray) -> np.ndarray:
+            return render_dsprites(self._space.index_to_classes(i), self._space)
+
+        return self._cache.read(indices, render) if self._cache else render(indices)

@@ -18,9 +18,12 @@ from __future__ import annotations
 import functools
 import threading
 
+from pathlib import Path
+
 import numpy as np
 
 from disentbench.data.base import GroundTruthDataset
+from disentbench.data.procedural.cache import render_cache as _render_cache
 from disentbench.data.spaces import shapes3d_space
 from disentbench.factors import FactorSpace
 
@@ -197,8 +200,9 @@ class ProceduralShapes3D(GroundTruthDataset):
     version = "1"
     channels = 3
 
-    def __init__(self) -> None:
+    def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:
         self._space = shapes3d_space()
+        self._cache = _render_cache(self, cache, cache_dir)
         self._geometry: dict[tuple[int, int, int], np.ndarray] = {}
         self._lock = threading.Lock()
         self._hue_rgb = hue_to_rgb(self._space.values[0]).astype(np.float32)
@@ -235,4 +239,7 @@ class ProceduralShapes3D(GroundTruthDataset):
         return out
 
     def _read(self, indices: np.ndarray) -> np.ndarray:
-        return self.render_classes(self._space.index_to_classes(indices))
+        def render(i: np.ndarray) -> np.ndarray:
+            return self.render_classes(self._space.index_to_classes(i))
+
+        return self._cache.read(indices, render) if self._cache else render(indices)
