@@ -44,7 +44,8 @@ def main() -> None:
         path = Path(tmp) / "images.npy"
         arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(args.cache_images, 64, 64, 3))
         for s in range(0, args.cache_images, 10_000):
-            arr[s : s + 10_000] = np.random.default_rng(s).integers(0, 256, (min(10_000, args.cache_images - s), 64, 64, 3), dtype=np.uint8)
+            rows = min(10_000, args.cache_images - s)
+            arr[s : s + rows] = np.random.default_rng(s).integers(0, 256, (rows, 64, 64, 3), dtype=np.uint8)
         arr.flush()
         del arr
         space = FactorSpace(("i",), (args.cache_images,))

@@ -118,3 +118,40 @@ def test_unwritable_cache_dir_is_a_clear_error(server, tmp_path):
     blocker.write_text("x")  # a file where the cache directory should be: fails even as root
     with pytest.raises(DataError, match="cannot create cache directory"):
         fetch_file(_spec(server), blocker / "sub", progress=False)
+
+
+def test_full_disk_keeps_part_for_resume(server, tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    from disentbench.data import download
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh, self.written = fh, 0
+
+        def write(self, block):
+            if self.written >= 1 << 20:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.written += len(block)
+            return self.fh.write(block)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(download, "open", lambda *a, **k: FullDisk(builtins.open(*a, **k)), raising=False)
+    big = PAYLOAD * 3
+    server.files["data.bin"] = big
+    spec = _spec(server, size=len(big), checksum="sha256:" + hashlib.sha256(big).hexdigest())
+    with pytest.raises(DataError, match="disk full"):
+        fetch_file(spec, tmp_path, progress=False)
+    assert (tmp_path / "data.bin.part").stat().st_size == 1 << 20 and not (tmp_path / "data.bin").exists()
+    monkeypatch.undo()
+    assert fetch_file(spec, tmp_path, progress=False).read_bytes() == big
+    assert server.requests[-1][1] == f"bytes={1 << 20}-"

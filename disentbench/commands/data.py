@@ -45,9 +45,13 @@ def _list(args) -> int:
     rows = list_datasets(cache_dir=args.cache_dir)
     print(f"{'name':<20} {'kind':<11} {'images':>9} {'download':>10} {'local':<6} factors")
     for r in rows:
-        size = f"{r['download_bytes'] / 1e6:.0f} MB" if r["download_bytes"] else ("-" if r["kind"] == "procedural" else "?")
+        if r["download_bytes"]:
+            size = f"{r['download_bytes'] / 1e6:.0f} MB"
+        else:
+            size = "-" if r["kind"] == "procedural" else "?"  # "?": the size is not published
         factors = " ".join(f"{k}={v}" for k, v in r["factors"].items())
-        print(f"{r['name']:<20} {r['kind']:<11} {r['images']:>9,} {size:>10} {'yes' if r['available'] else 'no':<6} {factors}")
+        local = "yes" if r["available"] else "no"
+        print(f"{r['name']:<20} {r['kind']:<11} {r['images']:>9,} {size:>10} {local:<6} {factors}")
     return 0
 
 

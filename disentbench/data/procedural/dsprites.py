@@ -81,7 +81,8 @@ def _render_chunk(classes: np.ndarray, space: FactorSpace, out: np.ndarray) -> N
     # clip every window to the image: rows [r0, r1) of the image take rows [r0 - top, r1 - top) of the window
     r0, r1 = np.maximum(top, 0), np.minimum(top + _WINDOW, 64)
     c0, c1 = np.maximum(left, 0), np.minimum(left + _WINDOW, 64)
-    for k, (a, b, c, d, t, l) in enumerate(zip(r0.tolist(), r1.tolist(), c0.tolist(), c1.tolist(), top.tolist(), left.tolist())):
+    bounds = zip(r0.tolist(), r1.tolist(), c0.tolist(), c1.tolist(), top.tolist(), left.tolist())
+    for k, (a, b, c, d, t, l) in enumerate(bounds):
         out[k, a:b, c:d] = masks[k, a - t : b - t, c - l : d - l]
 
 
