@@ -5,6 +5,7 @@ Usage: ``python benchmarks/bench_data.py [--cache-images 200000] [--batch 256] [
 * cache read: an ``ArrayDataset`` over a raw uint8 ``.npy`` of ``--cache-images`` 64x64x3 images (the
   layout ``disentbench data fetch`` converts Shapes3D / MPI3D into), random indices in batches, page cache
   warm (one sequential pass first); target >= 20,000 images/s.
+* bit-packed binary images (the converted dSprites layout), same protocol.
 * dsprites-procedural renders: target >= 20,000 images/s.
 * shapes3d-procedural renders (geometry of all 480 (scale, shape, orientation) cells built first, timed
   separately): target >= 2,000 images/s.
@@ -55,6 +56,14 @@ def main() -> None:
         rate = _rate(ds.images, len(ds), args.batch, args.seconds)
         print(f"cache read   64x64x3 npy memmap ({args.cache_images:,} images), batch {args.batch}: {rate:,.0f} images/s")
         del ds
+        packed = np.lib.format.open_memmap(Path(tmp) / "packed.npy", mode="w+", dtype=np.uint8,
+                                           shape=(args.cache_images, 64, 8))
+        packed[:] = np.random.default_rng(1).integers(0, 256, packed.shape, dtype=np.uint8)
+        packed.flush()
+        ds = ArrayDataset("bench", "0", space, np.load(Path(tmp) / "packed.npy", mmap_mode="r"), 1, packed=True)
+        rate = _rate(ds.images, len(ds), args.batch, args.seconds)
+        print(f"cache read   bit-packed 64x64x1 (dSprites layout), batch {args.batch}: {rate:,.0f} images/s")
+        del ds, packed
 
     dsp = get_dataset("dsprites-procedural")
     rate = _rate(dsp.images, len(dsp), args.batch, args.seconds)
