@@ -1,4 +1,8 @@
-"""Synthetic code tables over a dSprites-like factor grid, shared by the benchmark and the parity script."""
+"""Synthetic representations over a dSprites-like factor grid, shared by the benchmark and the parity script.
+
+A representation assigns fixed codes to every grid point (like an encoder applied to every image), so the
+reference can sample from the grid while our metrics score a table of rows drawn from it.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,16 @@ GRID = (3, 6, 40, 32, 32)  # dSprites: shape, scale, orientation, pos x, pos y
 KINDS = ("noisy", "mixed", "partial")
 
 
-def grid_factors(n: int, seed: int, sizes=GRID) -> np.ndarray:
-    """``n`` factor rows drawn uniformly from the grid (integer classes)."""
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.integers(0, s, n) for s in sizes], axis=1)
+def grid_factors(sizes=GRID) -> np.ndarray:
+    """Every factor combination, row-major (row i = np.unravel_index(i, sizes))."""
+    return np.stack(np.unravel_index(np.arange(int(np.prod(sizes))), sizes), axis=1)
 
 
-def representation(factors: np.ndarray, kind: str, seed: int, n_codes: int = 10) -> np.ndarray:
-    """Codes (n, n_codes) for factors: ``noisy`` = scaled factors + noise, ``mixed`` = a rotation of it,
-    ``partial`` = only three factors encoded, plus one collapsed (constant) code. Remaining dims: noise."""
+def representation(factors: np.ndarray, kind: str, seed: int, n_codes: int = 10, sizes=GRID) -> np.ndarray:
+    """Codes (n, n_codes) for integer factors: ``noisy`` = scaled factors + noise, ``mixed`` = a rotation of it,
+    ``partial`` = only the last three factors encoded, plus one collapsed (constant) code. Other dims: noise."""
     rng = np.random.default_rng(seed)
-    sizes = factors.max(axis=0) + 1
-    scaled = factors / sizes - 0.5
+    scaled = factors / np.asarray(sizes) - 0.5
     n, k = factors.shape
     codes = 0.3 * rng.normal(size=(n, n_codes))
     if kind == "noisy":
@@ -34,3 +36,11 @@ def representation(factors: np.ndarray, kind: str, seed: int, n_codes: int = 10)
     else:
         raise ValueError(f"unknown representation kind {kind!r}; choose from {KINDS}")
     return codes
+
+
+def grid_problem(kind: str, n_samples: int, seed: int = 0, sizes=GRID):
+    """(grid_codes for every grid point, factors and codes of ``n_samples`` rows drawn uniformly from the grid)."""
+    grid = grid_factors(sizes)
+    grid_codes = representation(grid, kind, seed, sizes=sizes)
+    rows = np.random.default_rng(seed + 1).integers(0, len(grid), n_samples)
+    return grid_codes, grid[rows], grid_codes[rows]
