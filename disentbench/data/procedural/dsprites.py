@@ -1,16 +1,19 @@
 """``dsprites-procedural``: binary 64x64 renders of square, ellipse and heart on the exact dSprites grid.
 
-Geometry (our choice; the dSprites README fixes only the value sets): pixel centres are sampled at
-``(col + 0.5, row + 0.5)``; the sprite centre is ``c = LO + pos * (HI - LO)`` pixels with
-``LO, HI = 14, 50`` (posY grows downwards, as rows do); a pixel is on when its position, moved into
-shape space by ``u = R(-theta) (p - c) / (scale * HALF)`` with ``HALF = 9`` px, passes the shape
-test (theta counter-clockwise on screen):
+The dSprites README fixes the value sets; the geometry below was measured from the 320 frames of the
+official ``dsprites.gif`` (deepmind/dsprites-dataset): sprite centres span 16..48 px, a square at scale
+1 is 20x20 px (100 px at scale 0.5), an ellipse 26x14 px, a heart 20x18 px with ~225 px of area;
+rotation is counter-clockwise on screen. Pixel centres are sampled at ``(col + 0.5, row + 0.5)``; the
+sprite centre is ``c = LO + pos * (HI - LO)`` with ``LO, HI = 16, 48`` (posY grows downwards, as rows
+do); a pixel is on when ``u = R(-theta) (p - c) / (scale * HALF)`` with ``HALF = 10`` px (y up) passes:
 
-* square: ``max(|u1|, |u2|) <= 1`` (side 18 px at scale 1);
-* ellipse: ``(u1 / 1.25)^2 + (u2 / 0.7)^2 <= 1``;
-* heart: ``(x^2 + y^2 - 1)^3 - x^2 y^3 <= 0`` with ``x = 1.05 u1``, ``y = 1.05 u2 + 0.12`` (Taubin's heart curve).
+* square: ``max(|u1|, |u2|) <= 1``;
+* ellipse: ``(u1 / 1.3)^2 + (u2 / 0.7)^2 <= 1``;
+* heart: two lobes ``(|u1| - 0.44)^2 + (u2 - 0.367)^2 <= 0.54^2`` over a triangle with corners
+  ``(+-0.98, 0.367)`` and tip ``(0, -0.933)``; the constants were fitted to five heart frames of the gif
+  (about 12 of ~224 pixels differ per frame) with the centroid 2 px above the rotation centre, as there.
 
-Only a 28x28 window around the sprite centre is evaluated (every shape fits within 13 px of it).
+Only a 30x30 window around the sprite centre is evaluated (every shape fits within 14.2 px of it: the square's corner).
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from disentbench.data.procedural.cache import render_cache as _render_cache
 from disentbench.data.spaces import dsprites_space
 from disentbench.factors import FactorSpace
 
-LO, HI = 14.0, 50.0
-HALF = 9.0
-_WINDOW = 28
+LO, HI = 16.0, 48.0
+HALF = 10.0
+_WINDOW = 30
 _CHUNK = 2048
+HEART_LOBE_X, HEART_Y, HEART_R, HEART_TIP = 0.44, 0.367, 0.54, -0.933
 _OFFSETS = np.arange(-_WINDOW // 2, _WINDOW // 2, dtype=np.float32)
 
 
@@ -35,12 +39,11 @@ def _shape_mask(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if shape == 0:
         return np.maximum(np.abs(u), np.abs(v)) <= 1.0
     if shape == 1:
-        return (u * (1.0 / 1.25)) ** 2 + (v * (1.0 / 0.7)) ** 2 <= 1.0
-    x = 1.05 * u
-    y = 1.05 * v + 0.12
-    x2 = x * x
-    r = x2 + y * y - 1.0
-    return r * r * r - x2 * y * y * y <= 0.0
+        return (u * (1.0 / 1.3)) ** 2 + (v * (1.0 / 0.7)) ** 2 <= 1.0
+    x = np.abs(u)
+    lobe = (x - HEART_LOBE_X) ** 2 + (v - HEART_Y) ** 2 <= HEART_R * HEART_R
+    half_width = (HEART_LOBE_X + HEART_R) * (v - HEART_TIP) / (HEART_Y - HEART_TIP)
+    return lobe | ((v <= HEART_Y) & (x <= half_width))
 
 
 def render_dsprites(classes: np.ndarray, space: FactorSpace | None = None) -> np.ndarray:
