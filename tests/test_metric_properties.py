@@ -5,7 +5,7 @@ Each metric runs on small controlled representations (Carbonneau et al. 2022 fam
 sample-size settings (integer ``n_*`` keywords >= 1000) divided by 25, so the default run stays fast.
 Score keys are grouped by what they measure:
 
-- *counts*: last part starts with ``n_`` (non-negative integers, no direction asserted);
+- *counts*: last part starts with ``n_`` or ``num_`` (non-negative integers, no direction asserted);
 - *spread*: ``.std`` and ``jemmig.unnormalised`` (not a "higher is better" score);
 - *explicitness keys*: contain ``explicitness``, ``informativeness`` or ``infoe`` (linear read-out of
   the factors: unaffected by invertible mixing, rising with the number of captured factors);
@@ -61,7 +61,7 @@ def scores(name: str, kind: str, level: float) -> dict:
 
 
 def is_count(key: str) -> bool:
-    return key.split(".", 1)[1].startswith("n_")
+    return key.split(".", 1)[1].startswith(("n_", "num_"))
 
 
 def is_spread(key: str) -> bool:
@@ -192,11 +192,23 @@ def test_noise_family_scores_fall(name):
         assert clean[key] > noisy[key] + 0.1, (key, clean[key], noisy[key])
 
 
+#: metrics whose definition does not penalise an invertible linear mixing (asserted not to rise instead)
+MIXING_INSENSITIVE = {
+    # a linear classifier on mean |z1 - z2| still identifies the fixed factor after an invertible mixing
+    # (the weakness Kim & Mnih 2018 raise against the BetaVAE score)
+    "beta_vae",
+}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_mixing_family_modularity_and_compactness_fall(name):
     clean, mixed = scores(name, "mixing", 0.0), scores(name, "mixing", 0.5)
     for key in headline(clean):
-        if not is_explicitness(key):
+        if is_explicitness(key):
+            continue
+        if name in MIXING_INSENSITIVE:
+            assert mixed[key] <= clean[key] + 0.01, (key, clean[key], mixed[key])
+        else:
             assert clean[key] > mixed[key] + 0.02, (key, clean[key], mixed[key])
 
 
