@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     preset = args.preset or ("fast" if "fast" in list_presets() else "reference")
 
     classes, codes = example_representation(args.n_samples, seed=args.seed)
-    print(f"example: {codes.shape[0]} points of a dSprites-like grid {dict(zip(DSPRITES_LIKE.names, DSPRITES_LIKE.sizes))}")
+    grid = dict(zip(DSPRITES_LIKE.names, DSPRITES_LIKE.sizes))
+    print(f"example: {codes.shape[0]} points of a dSprites-like grid {grid}")
     print(f"codes: {codes.shape[1]} dims = 5 noisy factor codes (pairs rotated 0.2 rad) + 4 noise + 1 collapsed")
     print(f"metrics: {args.metrics}, preset: {preset}, seed: {args.seed}\n")
     results = score_arrays(classes, codes, metrics=args.metrics, preset=preset, seed=args.seed)

@@ -52,7 +52,7 @@ def infoe_per_factor(codes: np.ndarray, labels: np.ndarray, max_iter: int) -> tu
     "infomec",
     family="information",
     properties=("modularity", "compactness", "explicitness"),
-    description="InfoMEC (Hsu et al. 2023): InfoM / InfoC from the normalised MI matrix, InfoE from a logistic regression",
+    description="InfoMEC (Hsu et al. 2023): InfoM / InfoC from normalised MI, InfoE from a logistic regression",
 )
 def infomec(
     factors,

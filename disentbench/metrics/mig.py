@@ -22,7 +22,7 @@ def top_two(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     "mig",
     family="information",
     properties=("compactness",),
-    description="Mutual Information Gap (Chen et al. 2018): per factor, gap between the two most informative codes / H(v)",
+    description="Mutual Information Gap (Chen et al. 2018): per factor, gap of the two most informative codes / H(v)",
 )
 def mig(
     factors,

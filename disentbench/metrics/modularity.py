@@ -156,7 +156,8 @@ def explicitness(
             auc_train[k] = _macro_ovr_auc(labels[train, k], clf.predict_proba(x[train]), clf.classes_)
             auc_test[k] = _macro_ovr_auc(labels[test, k], clf.predict_proba(x[test]), clf.classes_)
     if not converged:
-        note(notes, f"explicitness: logistic regression stopped at max_iter={max_iter} before converging (as in the reference)")
+        note(notes, f"explicitness: logistic regression stopped at max_iter={max_iter} before converging "
+                    "(as in the reference)")
     return MetricResult(
         metric="explicitness",
         scores={"explicitness.test": float(auc_test[keep].mean()), "explicitness.train": float(auc_train[keep].mean())},
