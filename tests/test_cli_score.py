@@ -119,6 +119,7 @@ def test_score_list(capsys):
     printed = capsys.readouterr().out
     for name in ("mig", "mig_sup", "jemmig", "dcimig", "infomec", "irs", "spearman", "mcc", "reference"):
         assert name in printed
+    assert "defaults: n_samples=10000, n_bins=20, discretizer='histogram'" in printed
 
 
 def test_demo_prints_a_table(capsys):

@@ -130,6 +130,10 @@ def list_text() -> str:
     for info in list_metrics():
         lines.append(f"{info.name:<14} {info.family:<13} {'yes' if info.in_default else 'no':<8} "
                      f"{', '.join(info.properties):<38} {info.description}")
+        defaults = ", ".join(f"{k}={v!r}" for k, v in info.defaults.items() if k not in ("discrete", "random_state"))
+        lines.append(f"{'':<14} defaults: {defaults or '-'}")
+        for preset, overrides in info.presets.items():
+            lines.append(f"{'':<14} preset {preset}: " + ", ".join(f"{k}={v!r}" for k, v in overrides.items()))
     lines.append("")
     lines.append("presets: " + ", ".join(list_presets()))
     return "\n".join(lines)
