@@ -1,12 +1,15 @@
 """``shapes3d-procedural``: a Shapes3D look-alike drawn by a small vectorised ray-caster.
 
-Scene (world y up, our choice; the 3dshapes README fixes only the factor value sets): floor ``y = 0``,
-a back wall ``z = 4`` and side walls ``x = +-4`` of height 3, a sky band above them. The object stands on
-the floor at the origin with size ``b = 0.75 * scale``: cube (half side ``b``), cylinder (radius ``b``,
-height ``2b``), sphere (radius ``b``), capsule (radius ``0.65 b``, height ``2.6 b``). The camera orbits
-the object at radius 6 and height 2, looking at ``(0, 1, 0)`` with a 45 degree field of view;
-``orientation`` is its azimuth in degrees. Shading is Lambertian, ``0.35 + 0.65 max(0, n . l)`` for a
-fixed light direction ``l``; colours are ``hsv(hue, 1, 1)``; each pixel averages 2x2 rays.
+The 3dshapes README fixes the factor value sets; the scene imitates the frames of its ``3dshapes.gif``
+(sky band over the top fifth, a room corner behind the object, floor line about two thirds down).
+World y up: the object stands on the floor ``y = 0`` at the origin; two walls ``x + z = D`` and
+``z - x = D`` (``D = 7``) of height 3.35 meet behind it; above them is a light-blue sky. Object size
+``b = 0.7 * scale``: cube (half side ``b``), cylinder (radius ``b``, height ``2b``), sphere (radius ``b``),
+capsule (radius ``0.65 b``, height ``2.6 b``). The camera orbits the object at radius 7 and height 2,
+looking at ``(0, 1.65, 0)`` with a 40 degree field of view; ``orientation`` is its azimuth in degrees
+(the corner moves sideways). Shading is Lambertian for a fixed light ``l`` from the front left:
+``a + (1 - a) max(0, n . l)`` with ambient ``a = 0.35`` on the object and 0.55 on the room; the object's
+shadow darkens floor and walls to 0.35. Colours are ``hsv(hue, 1, 1)``; each pixel averages 2x2 rays.
 
 The geometry depends only on (scale, shape, orientation), 480 combinations, so each combination is
 ray-cast once into per-pixel weights ``A[p, k]`` (shaded coverage of sky, floor, wall, object) and an
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import threading
-
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +31,15 @@ from disentbench.factors import FactorSpace
 
 RES = 64
 SUPERSAMPLE = 2
-WALL_X, WALL_Z, WALL_FRONT_Z, WALL_H = 4.0, 4.0, -3.0, 3.0
-CAMERA_RADIUS, CAMERA_HEIGHT, TARGET_Y, FOV_DEG = 6.0, 2.0, 1.0, 45.0
-SKY_RGB = (0.80, 0.88, 1.00)
-LIGHT = np.array([-0.4, 1.0, -0.6]) / np.linalg.norm([-0.4, 1.0, -0.6])
-AMBIENT = 0.35
+CORNER_D, WALL_H = 7.0, 3.35
+CAMERA_RADIUS, CAMERA_HEIGHT, TARGET_Y, FOV_DEG = 7.0, 2.0, 1.65, 40.0
+SKY_RGB = (0.62, 0.87, 0.97)
+LIGHT = np.array([-0.6, 0.8, -0.5]) / np.linalg.norm([-0.6, 0.8, -0.5])
+AMBIENT, ROOM_AMBIENT, SHADOW = 0.35, 0.55, 0.35
+SIZE = 0.7
 SKY, FLOOR, WALL, OBJECT = range(4)
 _CHUNK = 512
+_S2 = np.sqrt(0.5)
 
 
 def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
@@ -66,44 +70,49 @@ def camera_rays(azimuth_deg: float) -> tuple[np.ndarray, np.ndarray]:
     return origin, d / np.linalg.norm(d, axis=-1, keepdims=True)
 
 
-def _background(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distance, label and shade of the room (floor, walls, sky) along every ray."""
+def _plane(o, d, normal, offset):
+    """Distance along each ray to the plane ``normal . p = offset`` (inf when parallel or behind)."""
+    denom = d @ normal
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_floor = np.where(d[..., 1] < 0, -o[1] / d[..., 1], np.inf)
-        t_back = np.where(d[..., 2] > 0, (WALL_Z - o[2]) / d[..., 2], np.inf)
-        t_left = np.where(d[..., 0] < 0, (-WALL_X - o[0]) / d[..., 0], np.inf)
-        t_right = np.where(d[..., 0] > 0, (WALL_X - o[0]) / d[..., 0], np.inf)
-    t_all = np.stack([t_floor, t_back, t_left, t_right])
+        t = (offset - o @ normal) / denom
+    return np.where(np.isfinite(t) & (t > 1e-9), t, np.inf)
+
+
+_WALL_NORMALS = np.array([[_S2, 0.0, _S2], [-_S2, 0.0, _S2]])  # outward: x + z = D and z - x = D
+
+
+def _background(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance, label and unshadowed shade of the room (floor, two walls, sky) along every ray."""
+    d_wall = CORNER_D * _S2
+    t_all = np.stack(
+        [_plane(o, d, np.array([0.0, 1.0, 0.0]), 0.0)] + [_plane(o, d, n, d_wall) for n in _WALL_NORMALS]
+    )
     hit = o + np.where(np.isfinite(t_all), t_all, 0.0)[..., None] * d
-    x, y, z = hit[..., 0], hit[..., 1], hit[..., 2]
-    valid = np.stack(
-        [
-            (np.abs(x[0]) <= WALL_X) & (z[0] <= WALL_Z),
-            (np.abs(x[1]) <= WALL_X) & (y[1] >= 0) & (y[1] <= WALL_H),
-            (z[2] >= WALL_FRONT_Z) & (z[2] <= WALL_Z) & (y[2] >= 0) & (y[2] <= WALL_H),
-            (z[3] >= WALL_FRONT_Z) & (z[3] <= WALL_Z) & (y[3] >= 0) & (y[3] <= WALL_H),
-        ]
-    ) & np.isfinite(t_all)
+    inside = (hit @ _WALL_NORMALS.T <= d_wall + 1e-9).all(axis=-1)  # on the room's side of both walls
+    valid = np.isfinite(t_all) & inside & (hit[..., 1] >= -1e-9)
+    valid[1:] &= hit[1:, ..., 1] <= WALL_H
     t_all = np.where(valid, t_all, np.inf)
     which = np.argmin(t_all, axis=0)
     t = np.min(t_all, axis=0)
-    normals = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
-    shade_of = AMBIENT + (1.0 - AMBIENT) * np.maximum(normals @ LIGHT, 0.0)
-    label = np.where(which == 0, FLOOR, WALL)
-    shade = shade_of[which]
+    normals = np.array([[0.0, 1.0, 0.0], *(-_WALL_NORMALS)])
+    shade_of = ROOM_AMBIENT + (1.0 - ROOM_AMBIENT) * np.maximum(normals @ LIGHT, 0.0)
     sky = ~np.isfinite(t)
-    label = np.where(sky, SKY, label)
-    shade = np.where(sky, 1.0, shade)
+    label = np.where(sky, SKY, np.where(which == 0, FLOOR, WALL))
+    shade = np.where(sky, 1.0, shade_of[which])
     return t, label, shade
+
+
+def _dot(a, b):
+    return np.sum(a * b, axis=-1)
 
 
 def _sphere(o, d, centre, r):
     oc = o - centre
-    b = d @ oc
-    disc = b * b - (oc @ oc - r * r)
+    b = _dot(d, oc)
+    disc = b * b - (_dot(oc, oc) - r * r)
     with np.errstate(invalid="ignore"):
         t = -b - np.sqrt(disc)
-    t = np.where((disc >= 0) & (t > 0), t, np.inf)
+    t = np.where((disc >= 0) & (t > 1e-9), t, np.inf)
     normal = (o + np.where(np.isfinite(t), t, 0.0)[..., None] * d - centre) / r
     return t, normal
 
@@ -115,7 +124,7 @@ def _box(o, d, lo, hi):
     tnear = np.minimum(t1, t2)
     tmin = np.max(tnear, axis=-1)
     tmax = np.min(np.maximum(t1, t2), axis=-1)
-    t = np.where((tmax >= tmin) & (tmin > 0), tmin, np.inf)
+    t = np.where((tmax >= tmin) & (tmin > 1e-9), tmin, np.inf)
     axis = np.argmax(tnear, axis=-1)
     normal = np.zeros_like(d)
     np.put_along_axis(normal, axis[..., None], -np.sign(np.take_along_axis(d, axis[..., None], -1)), -1)
@@ -123,21 +132,22 @@ def _box(o, d, lo, hi):
 
 
 def _vertical_cylinder(o, d, r, y0, y1, cap: bool):
+    ox, oy, oz = o[..., 0], o[..., 1], o[..., 2]
     a = d[..., 0] ** 2 + d[..., 2] ** 2
-    b = o[0] * d[..., 0] + o[2] * d[..., 2]
-    c = o[0] ** 2 + o[2] ** 2 - r * r
+    b = ox * d[..., 0] + oz * d[..., 2]
+    c = ox**2 + oz**2 - r * r
     disc = b * b - a * c
     with np.errstate(invalid="ignore", divide="ignore"):
         t = (-b - np.sqrt(disc)) / a
-    y = o[1] + t * d[..., 1]
-    t = np.where((disc >= 0) & (t > 0) & (y >= y0) & (y <= y1), t, np.inf)
+    y = oy + t * d[..., 1]
+    t = np.where((disc >= 0) & (t > 1e-9) & (y >= y0) & (y <= y1), t, np.inf)
     p = o + np.where(np.isfinite(t), t, 0.0)[..., None] * d
     normal = np.stack([p[..., 0] / r, np.zeros_like(t), p[..., 2] / r], axis=-1)
     if cap:
         with np.errstate(divide="ignore", invalid="ignore"):
-            tc = (y1 - o[1]) / d[..., 1]
+            tc = (y1 - oy) / d[..., 1]
         pc = o + np.where(np.isfinite(tc), tc, 0.0)[..., None] * d
-        tc = np.where((tc > 0) & (pc[..., 0] ** 2 + pc[..., 2] ** 2 <= r * r), tc, np.inf)
+        tc = np.where((tc > 1e-9) & (pc[..., 0] ** 2 + pc[..., 2] ** 2 <= r * r), tc, np.inf)
         use = tc < t
         t = np.where(use, tc, t)
         normal = np.where(use[..., None], np.array([0.0, 1.0, 0.0]), normal)
@@ -152,8 +162,8 @@ def _nearest(*hits):
 
 
 def object_hit(o: np.ndarray, d: np.ndarray, shape: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (inf for a miss) and unit normal of the object along every ray."""
-    b = 0.75 * scale
+    """Distance (inf for a miss) and unit normal of the object along every ray (``o`` (3,) or per ray)."""
+    b = SIZE * scale
     if shape == 0:
         return _box(o, d, np.array([-b, 0.0, -b]), np.array([b, 2 * b, b]))
     if shape == 1:
@@ -175,18 +185,28 @@ def _room(azimuth_deg: float):
     return (o, d, *_background(o, d))
 
 
+def _bounding_hit(o, d, scale: float) -> np.ndarray:
+    """Rays that can meet the object: those through its bounding sphere (centre (0, 1.3b, 0), radius 2b)."""
+    b = SIZE * scale
+    return np.isfinite(_sphere(o, d, np.array([0.0, 1.3 * b, 0.0]), 2.0 * b)[0])
+
+
 def coverage_weights(shape: int, scale: float, azimuth_deg: float) -> np.ndarray:
     """Per-pixel shaded coverage (RES*RES, 4) of sky, floor, wall and object for one geometry."""
     o, d, t_bg, label, shade = _room(float(azimuth_deg))
-    # only rays through the object's bounding sphere (centre (0, 1.3b, 0), radius 2b) can hit it
-    b = 0.75 * scale
-    t_bound, _ = _sphere(o, d, np.array([0.0, 1.3 * b, 0.0]), 2.0 * b)
-    near = np.isfinite(t_bound)
+    label, shade = label.copy(), shade.copy()
+    near = _bounding_hit(o, d, scale)
     t_obj, normal = object_hit(o, d[near], shape, scale)
     on_obj = t_obj < t_bg[near]
-    label, shade = label.copy(), shade.copy()
     label[near] = np.where(on_obj, OBJECT, label[near])
     shade[near] = np.where(on_obj, AMBIENT + (1.0 - AMBIENT) * np.maximum(normal @ LIGHT, 0.0), shade[near])
+    # shadow: room points whose ray towards the light meets the object are darkened to SHADOW
+    room = (label == FLOOR) | (label == WALL)
+    p = o + np.where(room, t_bg, 0.0)[..., None] * d
+    towards = np.broadcast_to(LIGHT, p.shape)
+    candidates = room & _bounding_hit(p, towards, scale)
+    blocked = np.isfinite(object_hit(p[candidates], towards[candidates], shape, scale)[0])
+    shade[candidates] = np.where(blocked, SHADOW, shade[candidates])
     weights = np.zeros((RES * RES, 4))
     for k in range(4):
         weights[:, k] = np.where(label == k, shade, 0.0).mean(axis=1)
