@@ -38,9 +38,11 @@ def representation(factors: np.ndarray, kind: str, seed: int, n_codes: int = 10,
     return codes
 
 
-def grid_problem(kind: str, n_samples: int, seed: int = 0, sizes=GRID):
-    """(grid_codes for every grid point, factors and codes of ``n_samples`` rows drawn uniformly from the grid)."""
+def grid_problem(kind: str, n_samples: int, seed: int = 0, sizes=GRID, table_seed: int = 0):
+    """(grid_codes for every grid point, factors and codes of ``n_samples`` rows drawn uniformly from the grid).
+
+    ``seed`` fixes the representation, ``table_seed`` which rows are drawn."""
     grid = grid_factors(sizes)
     grid_codes = representation(grid, kind, seed, sizes=sizes)
-    rows = np.random.default_rng(seed + 1).integers(0, len(grid), n_samples)
+    rows = np.random.default_rng([table_seed, 1]).integers(0, len(grid), n_samples)
     return grid_codes, grid[rows], grid_codes[rows]
