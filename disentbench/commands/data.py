@@ -79,6 +79,8 @@ def _info(args) -> int:
             print(f"  [{state}] {spec.describe()}")
             for url in spec.urls:
                 print(f"           {url}")
+            if spec.note:
+                print(f"           note: {spec.note}")
         if manifest.note:
             print(f"note: {manifest.note}")
     return 0
