@@ -74,15 +74,18 @@ class Prepared:
     rows: np.ndarray | None = None  # array row of each grid point when the array holds more images
 
 
-Preparer = Callable[[Manifest, Path, FactorSpace, bool], Prepared]  # (manifest, dataset dir, grid, progress)
-
-
 @dataclass(frozen=True)
 class OfficialEntry:
+    """How to open one official dataset.
+
+    ``preparer`` names ``"module:function"`` with signature ``(manifest, dataset_dir, space, progress) ->
+    Prepared``; ``output`` is the converted file it writes in the dataset directory.
+    """
+
     space: Callable[[], FactorSpace]
     channels: int
-    preparer: str  # "module:function"
-    output: str  # converted file name in the dataset dir ("" when read in place)
+    preparer: str
+    output: str
 
 
 def _entries() -> dict[str, OfficialEntry]:
