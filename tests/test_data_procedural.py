@@ -131,7 +131,7 @@ def test_render_cache_is_lazy_and_matches_fresh_renders(tmp_path, monkeypatch):
     idx = np.array([7, 700_000, 7, 123_456])
     first = cached.images(idx)
     np.testing.assert_array_equal(first, get_dataset("dsprites-procedural").images(idx))
-    directory = tmp_path / "dsprites-procedural-v1"
+    directory = tmp_path / f"dsprites-procedural-v{cached.version}"
     assert int(np.load(directory / "rendered.npy").sum()) == 3
     assert (directory / "images.npy").stat().st_blocks * 512 < 10_000_000  # sparse: only rendered rows use disk
 
@@ -146,7 +146,7 @@ def test_render_cache_is_lazy_and_matches_fresh_renders(tmp_path, monkeypatch):
 def test_render_cache_rejects_a_foreign_file(tmp_path):
     from disentbench.data.cache import DataError
 
-    directory = tmp_path / "shapes3d-procedural-v1"
+    directory = tmp_path / "shapes3d-procedural-v2"
     directory.mkdir()
     np.save(directory / "images.npy", np.zeros((3, 64, 64, 3), np.uint8))
     with pytest.raises(DataError, match="delete it"):

@@ -93,7 +93,7 @@ class ProceduralDSprites(GroundTruthDataset):
     """The dSprites factor grid rendered on demand (no download); never a stand-in for ``dsprites``."""
 
     name = "dsprites-procedural"
-    version = "1"
+    version = "2"  # 1: first geometry guess; 2: geometry measured on the official gif
     channels = 1
 
     def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:

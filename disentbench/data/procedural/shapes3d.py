@@ -217,7 +217,7 @@ class ProceduralShapes3D(GroundTruthDataset):
     """The 3dshapes factor grid rendered on demand by a ray-caster; never a stand-in for ``shapes3d``."""
 
     name = "shapes3d-procedural"
-    version = "1"
+    version = "2"  # 1: box room; 2: room corner, sky band and shadows matched to the official gif
     channels = 3
 
     def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:
