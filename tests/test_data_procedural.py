@@ -145,8 +145,9 @@ def test_render_cache_is_lazy_and_matches_fresh_renders(tmp_path, monkeypatch):
 
 def test_render_cache_rejects_a_foreign_file(tmp_path):
     from disentbench.data.cache import DataError
+    from disentbench.data.procedural.shapes3d import ProceduralShapes3D
 
-    directory = tmp_path / "shapes3d-procedural-v2"
+    directory = tmp_path / f"shapes3d-procedural-v{ProceduralShapes3D.version}"
     directory.mkdir()
     np.save(directory / "images.npy", np.zeros((3, 64, 64, 3), np.uint8))
     with pytest.raises(DataError, match="delete it"):
