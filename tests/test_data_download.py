@@ -155,3 +155,44 @@ def test_full_disk_keeps_part_for_resume(server, tmp_path, monkeypatch):
     monkeypatch.undo()
     assert fetch_file(spec, tmp_path, progress=False).read_bytes() == big
     assert server.requests[-1][1] == f"bytes={1 << 20}-"
+
+
+def test_cli_fetch_downloads_verifies_converts_end_to_end(server, tmp_path, monkeypatch, capsys):
+    """`disentbench data fetch` against the local server, with a manifest pointing at it (small grid)."""
+    import numpy as np
+
+    from disentbench.cli import main
+    from disentbench.data import get_dataset, official
+    from disentbench.data.official import OfficialEntry
+    from disentbench.factors import FactorSpace
+
+    space = FactorSpace(("shape", "scale", "orientation", "posX", "posY"), (3, 1, 2, 2, 2))
+    real = official._entries()
+    monkeypatch.setattr(official, "_entries", lambda: {
+        k: OfficialEntry((lambda: space) if k == "dsprites" else e.space, e.channels, e.preparer, e.output)
+        for k, e in real.items()
+    })
+    imgs = (np.random.default_rng(3).random((space.n_points, 64, 64)) < 0.5).astype(np.uint8)
+    classes = np.column_stack([np.zeros(space.n_points, np.int64), space.all_classes()])
+    buf = tmp_path / "fixture.npz"
+    np.savez_compressed(buf, imgs=imgs, latents_classes=classes, latents_values=classes.astype(float))
+    data = buf.read_bytes()
+    name = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+    server.files[name] = data
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "dsprites.toml").write_text(
+        f'name = "dsprites"\nversion = "1"\n[format]\nalternatives = true\n[[files]]\nname = "{name}"\n'
+        f'urls = ["http://127.0.0.1:{server.server_address[1]}/{name}"]\nsize = {len(data)}\n'
+        f'checksum = "md5:{hashlib.md5(data).hexdigest()}"\n'
+    )
+    monkeypatch.setenv("DISENTBENCH_MANIFESTS", str(manifests))
+    cache = tmp_path / "cache"
+    assert main(["data", "fetch", "dsprites", "--cache-dir", str(cache)]) == 0
+    assert f"{space.n_points:,} images ready" in capsys.readouterr().out
+    assert main(["data", "verify", "dsprites", "--cache-dir", str(cache)]) == 0
+    assert "ok  dsprites_packed.npy" in capsys.readouterr().out
+    ds = get_dataset("dsprites", cache_dir=cache)
+    np.testing.assert_array_equal(ds.images(np.arange(space.n_points))[..., 0], imgs)
+    left = sorted(p.name for p in (cache / "dsprites").iterdir() if not p.name.endswith(".lock"))
+    assert left == sorted([name, "dsprites_packed.npy", "dsprites_packed.npy.json"])  # no .part files
