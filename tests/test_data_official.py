@@ -324,3 +324,39 @@ def test_verify_detects_a_changed_source(small_grids, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ChecksumError, match="md5"):
         verify_official("mpi3d_toy", cache_dir=tmp_path, manifest=manifest)
+
+
+def test_conversion_on_a_full_disk_fails_cleanly_and_resumes(small_grids, tmp_path, monkeypatch):
+    import errno
+    from collections import namedtuple
+
+    from disentbench.data import convert
+
+    space = SMALL["shapes3d"]
+    d = tmp_path / "shapes3d"
+    d.mkdir()
+    path = d / "3dshapes.h5"
+    imgs = _shapes3d_file(path, space)
+    manifest = _with_file("shapes3d", path)
+    usage, real_usage = namedtuple("usage", "total used free"), convert.shutil.disk_usage
+    monkeypatch.setattr(convert.shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(DataError, match="needs .* GB .* only 0.0 GB free"):
+        open_official("shapes3d", cache_dir=tmp_path, manifest=manifest, progress=False)
+    monkeypatch.setattr(convert.shutil, "disk_usage", real_usage)
+    monkeypatch.setattr("disentbench.data.prepare.ROWS_PER_BLOCK", 8)
+    real_pwrite, calls = convert.os.pwrite, {"n": 0}
+
+    def pwrite(fd, data, offset):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the disk fills up during the second block
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(convert.os, "pwrite", pwrite)
+    with pytest.raises(DataError, match="No space left on device; free space and run again to resume"):
+        open_official("shapes3d", cache_dir=tmp_path, manifest=manifest, progress=False)
+    assert not (d / "shapes3d_images.npy").exists()
+    assert json.loads((d / "shapes3d_images.npy.part.json").read_text())["rows"] == 8
+    ds = open_official("shapes3d", cache_dir=tmp_path, manifest=manifest, progress=False)  # resumes at row 8
+    np.testing.assert_array_equal(ds.images(np.arange(space.n_points)), imgs)
+    assert calls["n"] == 1 + 1 + (space.n_points - 8 + 7) // 8

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import zipfile
 from pathlib import Path
@@ -93,31 +94,36 @@ def _convert_locked(out, shape, dtype, source_id, blocks, *, progress, desc) -> 
             saved = {}
         if all(saved.get(k) == state[k] for k in ("source", "shape", "dtype")):
             state["rows"] = int(saved.get("rows", 0))
+    row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * np.dtype(dtype).itemsize
+    needed = (shape[0] - state["rows"]) * row_bytes
+    free = shutil.disk_usage(out.parent).free
+    if needed > free:
+        raise DataError(f"{desc}: converting needs {needed / 1e9:.1f} GB in {out.parent}, only {free / 1e9:.1f} GB free")
     try:
-        if state["rows"]:
-            arr = np.load(part, mmap_mode="r+")
-        else:
-            arr = np.lib.format.open_memmap(part, mode="w+", dtype=dtype, shape=shape)
+        if not state["rows"]:  # header plus a sparse body; rows are then written with pwrite
+            np.lib.format.open_memmap(part, mode="w+", dtype=dtype, shape=shape).flush()
+        offset = np.load(part, mmap_mode="r").offset
         _write_json(state_path, state)
-    except OSError as exc:
-        raise DataError(f"cannot write {part}: {exc.strerror or exc}; free space or choose another cache directory") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot write {part}: {exc}; free space or choose another cache directory") from exc
     from tqdm import tqdm
 
-    with tqdm(total=shape[0], initial=state["rows"], unit="img", desc=desc, disable=not progress) as bar:
-        row = state["rows"]
+    row = state["rows"]
+    # pwrite, not a writable memory map: a full disk then raises ENOSPC instead of killing the process
+    with open(part, "r+b") as fh, tqdm(total=shape[0], initial=row, unit="img", desc=desc, disable=not progress) as bar:
         for block in blocks(row):
             if row + len(block) > shape[0] or block.shape[1:] != tuple(shape[1:]):
                 raise DataError(f"{desc}: source block of shape {block.shape} does not fit rows {row}.. of {shape}")
+            data = np.ascontiguousarray(block, dtype=dtype).tobytes()
             try:
-                arr[row : row + len(block)] = block
-                arr.flush()
+                os.pwrite(fh.fileno(), data, offset + row * row_bytes)
+                os.fsync(fh.fileno())
             except OSError as exc:
                 raise DataError(f"cannot write {part}: {exc.strerror or exc}; free space and run again to resume") from exc
             row += len(block)
             state["rows"] = row
             _write_json(state_path, state)
             bar.update(len(block))
-    del arr
     if row != shape[0]:
         raise DataError(f"{desc}: source ended after {row} of {shape[0]} rows")
     check = np.load(part, mmap_mode="r")
