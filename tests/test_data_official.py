@@ -340,7 +340,7 @@ def test_conversion_on_a_full_disk_fails_cleanly_and_resumes(small_grids, tmp_pa
     manifest = _with_file("shapes3d", path)
     usage, real_usage = namedtuple("usage", "total used free"), convert.shutil.disk_usage
     monkeypatch.setattr(convert.shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 1000, 1000))
-    with pytest.raises(DataError, match="needs .* GB .* only 0.0 GB free"):
+    with pytest.raises(DataError, match=r"needs 0\.6 MB in .* only 0\.0 MB free"):
         open_official("shapes3d", cache_dir=tmp_path, manifest=manifest, progress=False)
     monkeypatch.setattr(convert.shutil, "disk_usage", real_usage)
     monkeypatch.setattr("disentbench.data.prepare.ROWS_PER_BLOCK", 8)

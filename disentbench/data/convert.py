@@ -23,6 +23,10 @@ from disentbench.data.cache import DataError
 Blocks = Callable[[int], Iterator[np.ndarray]]
 
 
+def _human(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data))
@@ -98,7 +102,7 @@ def _convert_locked(out, shape, dtype, source_id, blocks, *, progress, desc) -> 
     needed = (shape[0] - state["rows"]) * row_bytes
     free = shutil.disk_usage(out.parent).free
     if needed > free:
-        raise DataError(f"{desc}: converting needs {needed / 1e9:.1f} GB in {out.parent}, only {free / 1e9:.1f} GB free")
+        raise DataError(f"{desc}: converting needs {_human(needed)} in {out.parent}, only {_human(free)} free")
     try:
         if not state["rows"]:  # header plus a sparse body; rows are then written with pwrite
             np.lib.format.open_memmap(part, mode="w+", dtype=dtype, shape=shape).flush()
