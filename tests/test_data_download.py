@@ -196,3 +196,15 @@ def test_cli_fetch_downloads_verifies_converts_end_to_end(server, tmp_path, monk
     np.testing.assert_array_equal(ds.images(np.arange(space.n_points))[..., 0], imgs)
     left = sorted(p.name for p in (cache / "dsprites").iterdir() if not p.name.endswith(".lock"))
     assert left == sorted([name, "dsprites_packed.npy", "dsprites_packed.npy.json"])  # no .part files
+
+
+def test_too_little_free_space_is_reported_before_downloading(server, tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from disentbench.data import download
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10, 10))
+    with pytest.raises(DataError, match="needs 1,024,000 more bytes"):
+        fetch_file(_spec(server), tmp_path, progress=False)
+    assert server.requests == []

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import http.client
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -66,6 +67,10 @@ def fetch_file(
     with FileLock(str(part) + ".lock"):
         if final.is_file():  # another process finished it while we waited
             return final
+        missing = spec.size - (part.stat().st_size if part.exists() else 0)
+        free = shutil.disk_usage(directory).free
+        if spec.size and missing > free:
+            raise DataError(f"{spec.name} needs {missing:,} more bytes in {directory}, only {free:,} free")
         errors = []
         for url in spec.urls:
             try:
