@@ -79,8 +79,9 @@ def prepare(manifest: Manifest, directory: Path, space: FactorSpace, progress: b
             d, c, i = (_read_gz(directory / f) for f in (dat, cat, info))
             if d.ndim != 4 or d.shape[1:] != (2, 96, 96) or c.shape != (len(d),) or i.shape != (len(d), 4):
                 raise DataError(f"{dat}: unexpected shapes {d.shape}, {c.shape}, {i.shape}")
-            images.append(d[:, 0])
+            images.append(np.array(d[:, 0]))  # a copy, so the stereo pair buffer can be freed
             factors.append(np.column_stack([c, i[:, 0], i[:, 1], i[:, 2] // 2, i[:, 3]]))
+            del d
         factors = np.concatenate(factors).astype(np.int64)
         n_inst = int(factors[:, 1].max()) + 1
         full = (n_cat, n_inst, n_elev, n_azim, n_light)
