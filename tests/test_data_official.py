@@ -69,7 +69,7 @@ def test_dsprites_npz_official_layout(small_grids, tmp_path):
     ds = open_official("dsprites", cache_dir=tmp_path, manifest=manifest, progress=False)
     idx = np.array([5, 0, space.n_points - 1, 5])
     np.testing.assert_array_equal(ds.images(idx)[..., 0], imgs[idx])
-    assert ds.images(idx).shape == (4, 64, 64, 1) and ds.version == "1"
+    assert ds.images(idx).shape == (4, 64, 64, 1) and ds.version == "1" and ds.pixel_max == 1
     assert (d / "dsprites_packed.npy").is_file() and not (d / "dsprites_packed.npy.part").exists()
     path.unlink()  # the verified conversion is enough afterwards
     again = open_official("dsprites", cache_dir=tmp_path, manifest=manifest)
@@ -189,6 +189,7 @@ def test_mpi3d_npz_stored_and_compressed(small_grids, tmp_path, compressed):
     ds = open_official("mpi3d_toy", cache_dir=tmp_path, manifest=_with_file("mpi3d_toy", path, "md5"), progress=False)
     idx = np.array([11, 3, 0])
     np.testing.assert_array_equal(ds.images(idx), imgs[idx])
+    assert ds.pixel_max == 255
     assert (d / "mpi3d_toy_images.npy").exists() == compressed
 
 

@@ -152,3 +152,10 @@ def test_render_cache_rejects_a_foreign_file(tmp_path):
     np.save(directory / "images.npy", np.zeros((3, 64, 64, 3), np.uint8))
     with pytest.raises(DataError, match="delete it"):
         get_dataset("shapes3d-procedural", cache=True, cache_dir=tmp_path)
+
+
+def test_pixel_max_and_float_images(dsprites, shapes3d):
+    assert dsprites.pixel_max == 1 and shapes3d.pixel_max == 255
+    for ds in (dsprites, shapes3d):
+        x = ds.images_float(np.arange(0, len(ds), len(ds) // 50))
+        assert x.dtype == np.float32 and x.min() == 0.0 and x.max() == 1.0

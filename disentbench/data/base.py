@@ -24,6 +24,9 @@ class GroundTruthDataset(abc.ABC):
     channels: int = 1
     #: image side in pixels
     resolution: int = 64
+    #: largest pixel value: 1 for the binary dSprites images (stored 0/1 as in the official files), else 255;
+    #: divide by it to get images in [0, 1]
+    pixel_max: int = 255
 
     @property
     @abc.abstractmethod
@@ -38,6 +41,10 @@ class GroundTruthDataset(abc.ABC):
         """uint8 images (n, H, W, C) for grid indices; raises IndexError for out-of-range indices."""
         flat = self.factor_space.check_indices(indices).reshape(-1)
         return self._read(flat)
+
+    def images_float(self, indices) -> np.ndarray:
+        """float32 images (n, H, W, C) in [0, 1]: ``images(indices) / pixel_max``."""
+        return self.images(indices).astype(np.float32) / np.float32(self.pixel_max)
 
     def images_for_classes(self, classes: np.ndarray) -> np.ndarray:
         """uint8 images for rows of factor classes."""

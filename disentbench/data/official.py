@@ -50,6 +50,7 @@ class ArrayDataset(GroundTruthDataset):
         if rows is not None and (rows.shape != (space.n_points,) or rows.min() < 0 or rows.max() >= n):
             raise DataError(f"{name}: row map must give one array row per grid point")
         self.name, self.version, self.channels = name, version, channels
+        self.pixel_max = 1 if packed else 255  # bit-packed arrays hold the binary dSprites images
         self._space, self._array, self._packed, self._rows = space, array, packed, rows
 
     @property

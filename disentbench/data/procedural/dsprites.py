@@ -95,6 +95,7 @@ class ProceduralDSprites(GroundTruthDataset):
     name = "dsprites-procedural"
     version = "2"  # 1: first geometry guess; 2: geometry measured on the official gif
     channels = 1
+    pixel_max = 1
 
     def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:
         self._space = dsprites_space()
