@@ -160,3 +160,25 @@ def test_pixel_max_and_float_images(dsprites, shapes3d):
         x = ds.images_float(np.arange(0, len(ds), len(ds) // 50))
         assert x.dtype == np.float32 and x.min() == 0.0 and 0.9 < x.max() <= 1.0
         np.testing.assert_array_equal(x * ds.pixel_max, ds.images(np.arange(0, len(ds), len(ds) // 50)))
+
+
+@pytest.mark.slow
+def test_dsprites_full_grid_every_sprite_visible_and_inside():
+    space = dsprites_space()
+    for start in range(0, space.n_points, 65536):
+        imgs = render_dsprites(space.index_to_classes(np.arange(start, min(start + 65536, space.n_points))))[..., 0]
+        assert (imgs.sum(axis=(1, 2)) >= 50).all()
+        assert not (imgs[:, 0].any() or imgs[:, -1].any() or imgs[:, :, 0].any() or imgs[:, :, -1].any())
+
+
+@pytest.mark.slow
+def test_shapes3d_every_geometry_shows_object_floor_wall_and_sky():
+    from disentbench.data.procedural.shapes3d import FLOOR, OBJECT, SKY, WALL, ProceduralShapes3D
+
+    ds = ProceduralShapes3D()
+    for scale in range(8):
+        for shape in range(4):
+            for orient in range(15):
+                coverage = ds._weights((scale, shape, orient)) > 0
+                counts = coverage.sum(axis=0)
+                assert counts[OBJECT] > 40 and counts[FLOOR] > 400 and counts[WALL] > 400 and counts[SKY] > 100
