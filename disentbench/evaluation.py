@@ -145,8 +145,7 @@ def sample_indices(n_grid: int, n_points: int | None, seed: int) -> np.ndarray:
 def unit_images(images: np.ndarray, dataset) -> np.ndarray:
     """uint8 (n, H, W, C) -> float32 (n, C, H, W) in [0, 1], dividing by the dataset's ``pixel_max``
     (1 for the binary dSprites images, 255 otherwise)."""
-    pixel_max = float(getattr(dataset, "pixel_max", 1 if dataset.name.startswith("dsprites") else 255))
-    x = np.asarray(images, dtype=np.float32) / pixel_max
+    x = np.asarray(images, dtype=np.float32) / np.float32(dataset.pixel_max)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
@@ -446,3 +445,127 @@ def format_record(record: dict[str, Any], reference_rows: Sequence[dict[str, str
             cells.append(f"{float(row[key]):.4f}" if row.get(key) else "–")
         lines.append(key.ljust(width) + "".join(c.rjust(col) for c in cells))
     return "\n".join(lines)
+
+
+# -- tiers: training + evaluation protocols, CI regression -------------------------------------
+#: how a tier's leaderboard rows are evaluated (the smoke tier uses the ``fast`` preset: the reference
+#: DCI with 100-stage boosted trees per factor takes over 10 minutes per model on two CPU cores)
+TIER_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "smoke": {"metrics": "default", "preset": "fast", "n_points": DEFAULT_N_POINTS, "threads": 2},
+    "paper": {"metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "threads": None},
+}
+SMOKE_MODELS = ("random", "single-task", "one-head", "multi-head", "ae", "vae", "beta-vae", "factor-vae")
+SMOKE_DATASETS = ("dsprites-procedural", "shapes3d-procedural")
+SMOKE_SEEDS = (0, 1, 2)
+#: the fixed subset of the smoke tier that CI retrains and compares: (model, dataset, seed)
+CI_SUBSETS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "ci": (("multi-head", "dsprites-procedural", 0), ("ae", "dsprites-procedural", 0)),
+}
+#: absolute tolerance of the CI score regression, per metric value. Same code on the same platform is
+#: bit-identical (measured); the tolerance only absorbs BLAS / oneDNN kernel differences between CPUs,
+#: which perturb training in the last bits and can move scores of a few-hundred-step smoke run by ~1e-3.
+#: A change of definition, default or data moves scores by far more than this.
+CI_TOLERANCE = 0.02
+
+
+def protocol(tier: str) -> dict[str, Any]:
+    if tier not in TIER_PROTOCOLS:
+        raise ValueError(f"unknown tier {tier!r}; tiers: {', '.join(TIER_PROTOCOLS)}")
+    return dict(TIER_PROTOCOLS[tier])
+
+
+def train_run(model: str, dataset: str, seed: int, tier: str, run_dir: Path, *, quiet: bool = True) -> Path:
+    """Train a reference model with ``disentbench train`` in a subprocess; returns its ``model.pt``."""
+    import sys
+
+    run_dir = Path(run_dir)
+    final = run_dir / "model.pt"
+    if final.is_file():
+        return final
+    cmd = [sys.executable, "-m", "disentbench", "train", model, "--dataset", dataset, "--seed", str(seed),
+           "--tier", tier, "--out", str(run_dir)]
+    threads = protocol(tier).get("threads")
+    if threads:
+        cmd += ["--threads", str(threads)]
+    if (run_dir / "checkpoint.pt").is_file():
+        cmd.append("--resume")
+    if quiet:
+        cmd.append("--no-progress")
+    proc = subprocess.run(cmd, capture_output=quiet, text=True)
+    if proc.returncode != 0 or not final.is_file():
+        tail = (proc.stderr or "")[-2000:] if quiet else ""
+        raise EvaluationError(f"training {model} on {dataset} (seed {seed}, tier {tier}) failed ({proc.returncode}): {tail}")
+    return final
+
+
+def evaluate_run(model_file: Path, model: str, dataset: str, seed: int, tier: str, *, progress: bool = False) -> dict:
+    """Score a trained run with its tier's protocol."""
+    p = protocol(tier)
+    return evaluate(model_file, dataset, metrics=p["metrics"], preset=p["preset"], seed=seed, n_points=p["n_points"],
+                    tier=tier, name=model, progress=progress)
+
+
+@dataclass
+class RegressionReport:
+    """Per-run, per-metric comparison of re-evaluated scores with the committed table."""
+
+    tolerance: float
+    lines: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    max_abs_diff: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        verdict = "PASS" if self.ok else f"FAIL ({len(self.failures)} problem(s))"
+        return "\n".join([*self.lines, *self.failures,
+                          f"score regression: {verdict}; max |diff| {self.max_abs_diff:.3g}, tolerance {self.tolerance}"])
+
+
+def regression_check(directory: Path, *, tier: str = "smoke", subset: str = "ci", tolerance: float | None = None,
+                     work_dir: Path | None = None) -> RegressionReport:
+    """Retrain the runs of ``CI_SUBSETS[subset]``, re-evaluate them, compare every metric with the table."""
+    import tempfile
+
+    from disentbench import leaderboard as lb
+
+    tol = CI_TOLERANCE if tolerance is None else float(tolerance)
+    table = lb.read_table(lb.table_path(Path(directory), tier))
+    preset = protocol(tier)["preset"]
+    report = RegressionReport(tol)
+    with tempfile.TemporaryDirectory(prefix="disentbench-ci-") as tmp:
+        root = Path(work_dir or tmp)
+        for model, dataset, seed in CI_SUBSETS[subset]:
+            rows = [r for r in table.rows if (r["model"], r["dataset"], r["seed"], r["preset"]) == (model, dataset, str(seed), preset)]
+            if not rows:
+                report.failures.append(f"{model}/{dataset}/seed {seed}: no committed row in {table.path} (preset {preset})")
+                continue
+            t0 = time.perf_counter()
+            ckpt = train_run(model, dataset, seed, tier, root / f"{model}_{dataset}_{seed}")
+            record = evaluate_run(ckpt, model, dataset, seed, tier)
+            if record["dataset_version"] != rows[0]["dataset_version"]:
+                report.failures.append(f"{model}/{dataset}: dataset version {record['dataset_version']} "
+                                       f"!= committed {rows[0]['dataset_version']}")
+            worst = 0.0
+            for column in table.metric_columns:
+                old, new = rows[0].get(column, ""), record["metrics"].get(column)
+                if old == "" and new is None:
+                    continue
+                if old == "" or new is None:
+                    report.failures.append(f"{model}/{dataset}/seed {seed}: metric {column} "
+                                           f"{'missing from the table' if old == '' else 'no longer computed'}")
+                    continue
+                diff = abs(float(old) - float(new))
+                worst = max(worst, diff)
+                if diff > tol:
+                    report.failures.append(f"{model}/{dataset}/seed {seed}: {column} = {new:.6f}, "
+                                           f"committed {float(old):.6f} (|diff| {diff:.3g} > {tol})")
+            extra = sorted(set(record["metrics"]) - set(table.metric_columns))
+            if extra:
+                report.failures.append(f"{model}/{dataset}/seed {seed}: new metrics not in the table: {extra[:5]}")
+            report.max_abs_diff = max(report.max_abs_diff, worst)
+            report.lines.append(f"{model}/{dataset}/seed {seed}: max |diff| {worst:.3g} over "
+                                f"{len(table.metric_columns)} metrics ({time.perf_counter() - t0:.0f} s)")
+    return report

@@ -42,6 +42,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--work-dir", type=Path, default=None, help="where the regression trains (default: temporary)")
     check.set_defaults(func=_check)
 
+    pop = sub.add_parser(
+        "populate",
+        help="train + evaluate the reference models of a tier and add the missing rows (resumable)",
+    )
+    pop.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
+    pop.add_argument("--tier", default="smoke", help="tier (default smoke)")
+    pop.add_argument("--models", default=None, help="comma-separated models (default: all eight of the smoke tier)")
+    pop.add_argument("--datasets", default=None, help="comma-separated datasets (default: both procedural ones)")
+    pop.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    pop.add_argument("--work-dir", type=Path, default=Path("runs"), help="run folders go here (default ./runs)")
+    pop.add_argument("--limit", type=int, default=None, help="stop after this many new rows")
+    pop.set_defaults(func=_populate)
+
 
 def _add(args: argparse.Namespace) -> int:
     from disentbench import leaderboard as lb
@@ -80,3 +93,35 @@ def _check(args: argparse.Namespace) -> int:
     report = regression_check(directory, tier=tier, subset=args.subset, tolerance=args.tolerance, work_dir=args.work_dir)
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _populate(args: argparse.Namespace) -> int:
+    import time
+
+    from disentbench import evaluation as ev
+    from disentbench import leaderboard as lb
+
+    directory = args.dir or lb.version_dir()
+    models = args.models.split(",") if args.models else list(ev.SMOKE_MODELS)
+    datasets = args.datasets.split(",") if args.datasets else list(ev.SMOKE_DATASETS)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(ev.SMOKE_SEEDS)
+    preset = ev.protocol(args.tier)["preset"]
+    path = lb.table_path(directory, args.tier)
+    done = set()
+    if path.exists():
+        done = {(r["model"], r["dataset"], int(r["seed"])) for r in lb.read_table(path).rows if r["preset"] == preset}
+    todo = [(m, d, s) for s in seeds for d in datasets for m in models if (m, d, s) not in done]
+    print(f"{args.tier} tier: {len(todo)} run(s) to do, {len(done)} already in {path}")
+    for n, (model, dataset, seed) in enumerate(todo[: args.limit] if args.limit else todo, start=1):
+        t0 = time.perf_counter()
+        run_dir = args.work_dir / args.tier / f"{model}_{dataset}_{seed}"
+        print(f"[{n}/{len(todo)}] training {model} on {dataset}, seed {seed} -> {run_dir}", flush=True)
+        ckpt = ev.train_run(model, dataset, seed, args.tier, run_dir)
+        print(f"[{n}/{len(todo)}] evaluating ({time.perf_counter() - t0:.0f} s so far)", flush=True)
+        record = ev.evaluate_run(ckpt, model, dataset, seed, args.tier)
+        ev.write_record(record, run_dir / "record.json")
+        lb.add_records([record], directory)
+        lb.render(directory)
+        print(ev.format_record(record), flush=True)
+        print(f"[{n}/{len(todo)}] added to {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return 0
