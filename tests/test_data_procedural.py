@@ -182,3 +182,23 @@ def test_shapes3d_every_geometry_shows_object_floor_wall_and_sky():
                 coverage = ds._weights((scale, shape, orient)) > 0
                 counts = coverage.sum(axis=0)
                 assert counts[OBJECT] > 40 and counts[FLOOR] > 400 and counts[WALL] > 400 and counts[SKY] > 100
+
+
+@pytest.mark.parametrize("shape", range(4))
+def test_shapes3d_bounding_shortcut_matches_brute_force(shape):
+    """Intersecting only rays near the object (camera and shadow rays) gives the full ray-cast's weights."""
+    import disentbench.data.procedural.shapes3d as m
+
+    for scale, azimuth in ((0.75, -30.0), (1.25, 12.857142857142858)):
+        o, d, t_bg, label, shade = m._room(azimuth)
+        t_obj, normal = m.object_hit(o, d, shape, scale)
+        on = t_obj < t_bg
+        label = np.where(on, m.OBJECT, label)
+        shade = np.where(on, m.AMBIENT + (1 - m.AMBIENT) * np.maximum(normal @ m.LIGHT, 0), shade)
+        room = (label == m.FLOOR) | (label == m.WALL)
+        p = o + np.where(room, t_bg, 0)[..., None] * d
+        blocked = room & np.isfinite(m.object_hit(p, np.broadcast_to(m.LIGHT, p.shape), shape, scale)[0])
+        shade = np.where(blocked, m.SHADOW, shade)
+        brute = np.stack([np.where(label == k, shade, 0).mean(1) for k in range(4)], 1).astype(np.float32)
+        np.testing.assert_array_equal(m.coverage_weights(shape, scale, azimuth), brute)
+        assert blocked.any()  # the shadow is really there

@@ -186,9 +186,12 @@ def _room(azimuth_deg: float):
 
 
 def _bounding_hit(o, d, scale: float) -> np.ndarray:
-    """Rays that can meet the object: those through its bounding sphere (centre (0, 1.3b, 0), radius 2b)."""
+    """Rays that can meet the object: those whose line passes within 2b of (0, 1.3b, 0), ahead of the origin."""
     b = SIZE * scale
-    return np.isfinite(_sphere(o, d, np.array([0.0, 1.3 * b, 0.0]), 2.0 * b)[0])
+    v = np.array([0.0, 1.3 * b, 0.0]) - o
+    along = np.einsum("...i,...i->...", v, d)
+    miss2 = np.einsum("...i,...i->...", v, v) - along * along
+    return (miss2 <= 4.0 * b * b) & (along > -2.0 * b)
 
 
 def coverage_weights(shape: int, scale: float, azimuth_deg: float) -> np.ndarray:
@@ -201,12 +204,13 @@ def coverage_weights(shape: int, scale: float, azimuth_deg: float) -> np.ndarray
     label[near] = np.where(on_obj, OBJECT, label[near])
     shade[near] = np.where(on_obj, AMBIENT + (1.0 - AMBIENT) * np.maximum(normal @ LIGHT, 0.0), shade[near])
     # shadow: room points whose ray towards the light meets the object are darkened to SHADOW
-    room = (label == FLOOR) | (label == WALL)
-    p = o + np.where(room, t_bg, 0.0)[..., None] * d
+    room = np.flatnonzero((label == FLOOR) | (label == WALL))
+    p = o + t_bg.reshape(-1)[room, None] * d.reshape(-1, 3)[room]
     towards = np.broadcast_to(LIGHT, p.shape)
-    candidates = room & _bounding_hit(p, towards, scale)
-    blocked = np.isfinite(object_hit(p[candidates], towards[candidates], shape, scale)[0])
-    shade[candidates] = np.where(blocked, SHADOW, shade[candidates])
+    near = _bounding_hit(p, towards, scale)
+    blocked = np.isfinite(object_hit(p[near], towards[near], shape, scale)[0])
+    flat = shade.reshape(-1)
+    flat[room[near]] = np.where(blocked, SHADOW, flat[room[near]])
     weights = np.zeros((RES * RES, 4))
     for k in range(4):
         weights[:, k] = np.where(label == k, shade, 0.0).mean(axis=1)
