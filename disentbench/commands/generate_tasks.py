@@ -74,8 +74,6 @@ def run(args) -> int:
     from disentbench.tasks import TaskSet
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
     space = _factor_space(args)
     task_set = TaskSet.generate(
         space,

@@ -97,7 +97,7 @@ def _write_grid(f: h5py.File, task_set: TaskSet, chunk_size: int, threads: int |
     )
     targets.attrs["order"] = "row-major grid index (FactorSpace.classes_to_index)"
     acc = TargetStatistics(space.n_factors, t)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     with tqdm(total=n, unit="pt", unit_scale=True, disable=not progress, desc="targets") as bar:
         for start, z, y in task_set.iter_grid(chunk_size, threads):

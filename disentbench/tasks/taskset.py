@@ -42,6 +42,10 @@ DEFAULT_CHUNK_SIZE = 16384
 ROW_BLOCK = 64
 
 
+def _available_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _task_seeds(seed: int, task: int) -> list[np.random.SeedSequence]:
     """[parameter seed, subset seed] of task ``task``: ``SeedSequence(seed).spawn(n)[task].spawn(2)``."""
     return np.random.SeedSequence(seed, spawn_key=(task,)).spawn(2)
@@ -233,7 +237,7 @@ class TaskSet:
         """
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be positive, got {threads}")
-        workers = max(1, min(threads or len(os.sched_getaffinity(0)), self.n_tasks))
+        workers = max(1, min(threads or _available_cpus(), self.n_tasks))
         padded_rows = -(-rows // ROW_BLOCK) * ROW_BLOCK
         buffers = [tuple(np.empty((padded_rows, self.hidden_width), np.float32) for _ in range(2))
                    for _ in range(workers)]
