@@ -426,11 +426,14 @@ def write_record(record: dict[str, Any], path: Path) -> Path:
     return Path(path)
 
 
-def format_record(record: dict[str, Any], reference_rows: Sequence[dict[str, str]] = ()) -> str:
+def format_record(
+    record: dict[str, Any], reference_rows: Sequence[dict[str, str]] = (), *, keys: Sequence[str] | None = None
+) -> str:
     """A readable terminal table of a record's scores (with leaderboard rows beside it when given)."""
     from disentbench.leaderboard import ordered_metrics
 
-    keys = [k for k in ordered_metrics(record["metrics"]) if not k.startswith("multitask.rmse_task")]
+    if keys is None:
+        keys = [k for k in ordered_metrics(record["metrics"]) if not k.startswith("multitask.rmse_task")]
     head = (
         f"{record['model']} on {record['dataset']} v{record['dataset_version']} — tier {record['tier']}, "
         f"seed {record['seed']}, preset {record['preset']}, {record['n_points']} points, code dim {record['code_dim']}"
@@ -474,7 +477,9 @@ def protocol(tier: str) -> dict[str, Any]:
     return dict(TIER_PROTOCOLS[tier])
 
 
-def train_run(model: str, dataset: str, seed: int, tier: str, run_dir: Path, *, quiet: bool = True) -> Path:
+def train_run(
+    model: str, dataset: str, seed: int, tier: str, run_dir: Path, *, quiet: bool = True, tasks: Path | None = None
+) -> Path:
     """Train a reference model with ``disentbench train`` in a subprocess; returns its ``model.pt``."""
     import sys
 
@@ -487,6 +492,8 @@ def train_run(model: str, dataset: str, seed: int, tier: str, run_dir: Path, *, 
     threads = protocol(tier).get("threads")
     if threads:
         cmd += ["--threads", str(threads)]
+    if tasks is not None:
+        cmd += ["--tasks", str(tasks)]
     if (run_dir / "checkpoint.pt").is_file():
         cmd.append("--resume")
     if quiet:

@@ -1,35 +1,84 @@
-"""``disentbench demo``: score a built-in example representation and print the table."""
+"""``disentbench demo``: the end-to-end demo on a fresh machine.
+
+Prepares ``dsprites-procedural`` (rendered offline), generates the default task set (10 random tanh-MLP
+tasks, seed 0), trains the multi-head model at the smoke tier, evaluates it with the smoke-tier protocol
+and prints its scores next to the committed leaderboard rows of the same dataset and seed.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+DATASET = "dsprites-procedural"
+MODEL = "multi-head"
+STUDY_MODELS = ("multi-head", "one-head", "single-task", "random")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="score a built-in example representation (noisy, slightly rotated code over a dSprites-like grid)",
+        help="end to end: dsprites-procedural -> tasks -> train multi-head (smoke) -> evaluate -> compare with the leaderboard",
     )
-    parser.add_argument("--metrics", default="default", help="metric names, 'default' or 'all' (default: %(default)s)")
-    parser.add_argument("--preset", default=None,
-                        help="settings preset (default: 'fast' when a metric declares it, else 'reference')")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the example and of the metrics (default: 0)")
-    parser.add_argument("--n-samples", type=int, default=20_000, help="rows of the example (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="training / evaluation seed (default 0)")
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/demo"), help="where the run goes (default runs/demo)")
+    parser.add_argument("--leaderboard", type=Path, default=None, help="leaderboard directory (default leaderboards/v1)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from disentbench.commands.score import format_table, score_arrays
-    from disentbench.examples import DSPRITES_LIKE, example_representation
-    from disentbench.metrics import list_presets
+    import time
 
-    preset = args.preset or ("fast" if "fast" in list_presets() else "reference")
+    import numpy as np
 
-    classes, codes = example_representation(args.n_samples, seed=args.seed)
-    grid = dict(zip(DSPRITES_LIKE.names, DSPRITES_LIKE.sizes))
-    print(f"example: {codes.shape[0]} points of a dSprites-like grid {grid}")
-    print(f"codes: {codes.shape[1]} dims = 5 noisy factor codes (pairs rotated 0.2 rad) + 4 noise + 1 collapsed")
-    print(f"metrics: {args.metrics}, preset: {preset}, seed: {args.seed}\n")
-    results = score_arrays(classes, codes, metrics=args.metrics, preset=preset, seed=args.seed)
-    print(format_table(results))
+    from disentbench import evaluation as ev
+    from disentbench import leaderboard as lb
+    from disentbench.data import get_dataset
+    from disentbench.tasks import TaskSet
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be non-negative, got {args.seed}")
+    t0 = time.perf_counter()
+    work = args.work_dir / f"seed{args.seed}"
+    work.mkdir(parents=True, exist_ok=True)
+
+    def step(n: int, text: str) -> None:
+        print(f"[{n}/4 | {time.perf_counter() - t0:5.0f} s] {text}", flush=True)
+
+    dataset = get_dataset(DATASET)
+    space = dataset.factor_space
+    sample = dataset.images(np.arange(0, space.n_points, space.n_points // 8))
+    step(1, f"dataset {dataset.name} v{dataset.version}: {space.n_points:,} images on the grid "
+            f"{dict(zip(space.names, space.sizes))} (rendered on demand; {len(sample)} test renders ok)")
+
+    tasks_path = work / "tasks.h5"
+    tasks = TaskSet.generate(space, 10, 0)
+    if not tasks_path.exists():
+        tasks.save(tasks_path, grid=False)
+    step(2, f"tasks: {tasks.n_tasks} random tanh-MLP tasks (seed 0, the trainer's default set) -> {tasks_path}")
+
+    run_dir = work / MODEL
+    step(3, f"training {MODEL} at the smoke tier (seed {args.seed}) -> {run_dir}")
+    ckpt = ev.train_run(MODEL, DATASET, args.seed, "smoke", run_dir, quiet=False, tasks=tasks_path)
+
+    step(4, "evaluating with the smoke-tier protocol " + str(ev.protocol("smoke")))
+    record = ev.evaluate_run(ckpt, MODEL, DATASET, args.seed, "smoke", progress=True)
+    ev.write_record(record, work / "record.json")
+
+    directory = args.leaderboard or lb.version_dir()
+    rows = []
+    table_file = lb.table_path(directory, "smoke")
+    if table_file.exists():
+        table = lb.read_table(table_file)
+        by_model = {r["model"]: r for r in table.rows
+                    if r["dataset"] == DATASET and r["seed"] == str(args.seed) and r["preset"] == record["preset"]}
+        rows = [by_model[m] for m in STUDY_MODELS if m in by_model]
+    print()
+    keys = [k for k in lb.HEADLINE_METRICS if k in record["metrics"]]
+    print(ev.format_record(record, rows, keys=keys))
+    if rows:
+        print(f"\n(columns after 'this run': committed rows of {table_file}; full table: {table_file.with_suffix('.md')})")
+    else:
+        print(f"\n(no committed {DATASET} rows for seed {args.seed} in {table_file} to compare with)")
+    print(f"score record -> {work / 'record.json'}  ({time.perf_counter() - t0:.0f} s in all)")
     return 0
