@@ -195,7 +195,7 @@ def test_cli_fetch_downloads_verifies_converts_end_to_end(server, tmp_path, monk
     ds = get_dataset("dsprites", cache_dir=cache)
     np.testing.assert_array_equal(ds.images(np.arange(space.n_points))[..., 0], imgs)
     left = sorted(p.name for p in (cache / "dsprites").iterdir() if not p.name.endswith(".lock"))
-    assert left == sorted([name, "dsprites_packed.npy", "dsprites_packed.npy.json"])  # no .part files
+    assert left == sorted([name, name + ".verified", "dsprites_packed.npy", "dsprites_packed.npy.json"])  # no .part
 
 
 def test_too_little_free_space_is_reported_before_downloading(server, tmp_path, monkeypatch):

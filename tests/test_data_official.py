@@ -361,3 +361,17 @@ def test_conversion_on_a_full_disk_fails_cleanly_and_resumes(small_grids, tmp_pa
     ds = open_official("shapes3d", cache_dir=tmp_path, manifest=manifest, progress=False)  # resumes at row 8
     np.testing.assert_array_equal(ds.images(np.arange(space.n_points)), imgs)
     assert calls["n"] == 1 + 1 + (space.n_points - 8 + 7) // 8
+
+
+def test_hand_placed_file_with_the_right_name_but_wrong_bytes(small_grids, tmp_path):
+    from disentbench.data.cache import ChecksumError
+
+    d = tmp_path / "mpi3d_toy"
+    d.mkdir()
+    path = d / "mpi3d_toy.npz"
+    np.savez(path, images=_rng_images(12, 64, 64, 3))
+    manifest = _with_file("mpi3d_toy", path, "md5")
+    np.savez(path, images=_rng_images(12, 64, 64, 3)[::-1])  # same name and layout, other content
+    with pytest.raises(ChecksumError, match="expected mpi3d_toy.npz"):
+        open_official("mpi3d_toy", cache_dir=tmp_path, manifest=manifest, progress=False)
+    assert not (d / "mpi3d_toy.npz.verified").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import urllib.error
@@ -41,6 +42,25 @@ def verify_file(path: Path, spec: FileSpec) -> None:
         digest = file_digest(path, spec.algo)
         if digest != spec.digest:
             raise ChecksumError(f"{path} has {spec.algo} {digest}, expected {spec.describe()}")
+
+
+def ensure_verified(path: Path, spec: FileSpec) -> None:
+    """Verify ``path`` once: a ``<name>.verified`` marker records size, mtime and checksum of the last check."""
+    marker = path.with_name(path.name + ".verified")
+    stat = path.stat()
+    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "checksum": spec.checksum}
+    try:
+        if json.loads(marker.read_text()) == key:
+            return
+    except (OSError, ValueError):
+        pass
+    verify_file(path, spec)
+    try:
+        tmp = marker.with_name(marker.name + ".tmp")
+        tmp.write_text(json.dumps(key))
+        os.replace(tmp, marker)
+    except OSError:  # a read-only cache is simply verified again next time
+        pass
 
 
 def placement_hint(spec: FileSpec, directory: Path) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from disentbench.data.base import GroundTruthDataset
 from disentbench.data.cache import DataError, DatasetUnavailable, dataset_dir, is_offline
 from disentbench.data.convert import converted_source, open_converted
-from disentbench.data.download import fetch_file, placement_hint, verify_file
+from disentbench.data.download import ensure_verified, fetch_file, placement_hint, verify_file
 from disentbench.data.manifest import FileSpec, Manifest, load_manifest
 from disentbench.factors import FactorSpace
 
@@ -138,7 +138,7 @@ def needed_files(manifest: Manifest, directory: Path) -> tuple[FileSpec, ...]:
 def ensure_files(
     manifest: Manifest, directory: Path, *, download: bool, offline: bool | None, progress: bool
 ) -> dict[str, Path]:
-    """Paths of the needed files; downloads missing ones when ``download`` (and not offline)."""
+    """Paths of the needed, verified files; downloads missing ones when ``download`` (and not offline)."""
     paths = {}
     for spec in needed_files(manifest, directory):
         path = directory / spec.name
@@ -147,6 +147,7 @@ def ensure_files(
                 how = "offline" if download else f"not downloaded (run `disentbench data fetch {manifest.name}`)"
                 raise DatasetUnavailable(f"dataset {manifest.name!r} is {how}: {placement_hint(spec, directory)}")
             path = fetch_file(spec, directory, offline=offline, progress=progress)
+        ensure_verified(path, spec)  # files placed by hand are checked too, once
         paths[spec.name] = path
     return paths
 
