@@ -50,10 +50,10 @@ HEADLINE_METRICS = (
     "mig.score",
     "dci.disentanglement",
     "dci.completeness",
-    "dci.informativeness",
+    "dci.informativeness_test",
     "sap.score",
-    "factor_vae.score",
-    "beta_vae.score",
+    "factor_vae.eval_accuracy",
+    "beta_vae.eval_accuracy",
     "multitask.rmse",
 )
 
@@ -433,16 +433,23 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
         groups.setdefault((agg.dataset, agg.dataset_version, agg.preset), []).append(agg)
     for (dataset, dversion, preset), members in groups.items():
         present = [m for m in metrics if any(m in a.mean for a in members)]
+        headline = [m for m in present if m in HEADLINE_METRICS]
+        others = [m for m in present if m not in HEADLINE_METRICS]
         lines += [f"## {dataset} (version {dversion}), preset `{preset}`", ""]
-        lines.append("| model | seeds | " + " | ".join(present) + " |")
-        lines.append("|---|---|" + "---|" * len(present))
-        for a in members:
-            seeds = ",".join(str(s) for s in a.seeds)
-            lines.append(f"| {a.model} | {seeds} | " + " | ".join(_fmt(a, m) for m in present) + " |")
+        for title, columns in (("", headline), ("Other metrics", others)):
+            if not columns:
+                continue
+            if title:
+                lines += [f"{title}:", ""]
+            lines.append("| model | seeds | " + " | ".join(columns) + " |")
+            lines.append("|---|---|" + "---|" * len(columns))
+            for a in members:
+                seeds = ",".join(str(s) for s in a.seeds)
+                lines.append(f"| {a.model} | {seeds} | " + " | ".join(_fmt(a, m) for m in columns) + " |")
+            lines.append("")
         chart = (chart_names or {}).get((dataset, dversion, preset))
         if chart:
-            lines += ["", f"![{dataset} {preset}]({chart})"]
-        lines.append("")
+            lines += [f"![{dataset} {preset}]({chart})", ""]
     if not groups:
         lines.append("(no rows yet)")
         lines.append("")

@@ -195,3 +195,32 @@ def test_cli_evaluate_writes_record_and_leaderboard(tmp_path, toy, cache, monkey
     no_name = ["evaluate", "--model", str(model), "--dataset", "toy", "--leaderboard", str(board), "--quiet"]
     assert main(no_name) == 2
     assert "--name" in capsys.readouterr().err
+
+
+def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, toy, cache, monkeypatch):
+    import disentbench.data
+    from disentbench.checkpoint import save_checkpoint
+    from disentbench.models import build_model
+
+    def fake_train(model, dataset, seed, tier, run_dir, **kw):  # a deterministic "training": seeded init
+        config = {"name": "random", "channels": 1, "latent_dim": 4, "encoder": {"activation": "relu"}}
+        torch.manual_seed(seed)
+        return save_checkpoint(run_dir / "model.pt", model_name="random", config=config,
+                               state_dict=build_model(config).state_dict(), representation="encoder")
+
+    monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
+    monkeypatch.setattr(ev, "train_run", fake_train)
+    monkeypatch.setitem(ev.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": None})
+    monkeypatch.setitem(ev.CI_SUBSETS, "ci", (("random", "toy", 0),))
+    board = tmp_path / "v1"
+    ckpt = fake_train("random", "toy", 0, "smoke", tmp_path / "committed")
+    lb.add_records([ev.evaluate_run(ckpt, "random", "toy", 0, "smoke")], board)
+
+    report = ev.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci")
+    assert report.ok and report.max_abs_diff == 0.0, report.summary()
+
+    table = lb.read_table(board / "smoke.csv")
+    row = dict(table.rows[0], **{"mig.score": str(float(table.rows[0]["mig.score"]) + 0.05)})
+    lb.atomic_write_text(board / "smoke.csv", lb._format_table(table.metric_columns, [row]))
+    report = ev.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci2")
+    assert not report.ok and "mig.score" in report.summary() and "FAIL" in report.summary()

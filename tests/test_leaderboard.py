@@ -138,13 +138,15 @@ def test_parallel_appends_lose_no_rows(board):
 
 
 def test_render_mean_std_and_chart(board):
-    recs = [make_record(seed=s, mig=v, sap=0.1) for s, v in enumerate([0.2, 0.4, 0.6])]
-    recs.append(make_record(model="random", seed=0, mig=0.0))
+    recs = [make_record(seed=s, **{"mig.score": v, "sap.score": 0.1, "irs.score": 0.5}) for s, v in enumerate([0.2, 0.4, 0.6])]
+    recs.append(make_record(model="random", seed=0, **{"mig.score": 0.0}))
     lb.add_records(recs, board)
     written = lb.render(board)
     md = (board / "smoke.md").read_text()
+    assert "| model | seeds | mig.score | sap.score |" in md  # headline metrics first
     assert "| multi-head | 0,1,2 | 0.400 ± 0.200 | 0.100 ± 0.000 |" in md
     assert "| random | 0 | 0.000 | – |" in md
+    assert "Other metrics:" in md and "| multi-head | 0,1,2 | 0.500 ± 0.000 |" in md
     png = board / "smoke_dsprites-procedural.png"
     assert png in written and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lb.check(board)  # rendered Markdown is up to date
