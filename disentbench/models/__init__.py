@@ -2,7 +2,7 @@
 
 A model config is a dict::
 
-    {"name": "multi-head", "channels": 1, "latent_dim": 8,
+    {"name": "multi-head", "channels": 1, "latent_dim": 8, "init": "kaiming",
      "encoder": {"activation": "relu", "gaussian": False},
      "heads": {"mode": "multi", "n_tasks": 10, "hidden": [300, 300, 300], "activation": "relu"},
      "decoder": {"activation": "relu"},                 # auto-encoders and decoder-on-frozen
@@ -45,7 +45,32 @@ def check_model_name(name: str) -> str:
 
 
 def build_model(config: dict):
-    """Build the ``nn.Module`` described by ``config`` (PyTorch default initialisation, seeded by the caller)."""
+    """Build the ``nn.Module`` described by ``config``, initialised as ``config["init"]`` says (seeded by the caller).
+
+    ``init``: ``"default"`` (PyTorch's default; the random baseline, app. C.2) or ``"kaiming"``
+    (He-normal weights, zero biases, as in the disentanglement-pytorch lineage the paper builds on).
+    """
+    model = _build(config)
+    init = config.get("init", "default")
+    if init == "kaiming":
+        kaiming_init(model)
+    elif init != "default":
+        raise ValueError(f"unknown init {init!r}; choose 'default' or 'kaiming'")
+    return model
+
+
+def kaiming_init(model) -> None:
+    """He et al. 2015 normal init (fan-in, ReLU gain √2) of every conv / transposed conv / dense weight; zero biases."""
+    from torch import nn
+
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def _build(config: dict):
     from disentbench.models.conv import ConvDecoder, ConvEncoder
     from disentbench.models.heads import TaskHeads
     from disentbench.models.networks import AutoEncoder, Discriminator, EncoderOnly, FactorVAE, MultiTaskNet

@@ -57,24 +57,25 @@ class AutoEncoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder.code(x)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, log-variance) of q(z|x); (code, None) for a deterministic encoder."""
         out = self.encoder(x)
-        d = self.encoder.latent_dim
         if not self.encoder.gaussian:
-            return self.decoder(out), out, None
-        mean, logvar = out[:, :d], out[:, d:]
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        z = mean + torch.exp(0.5 * logvar) * eps
-        return self.decoder(z), mean, logvar
+            return out, None
+        d = self.encoder.latent_dim
+        return out[:, :d], out[:, d:]
 
-    def sample_codes(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Posterior samples z ~ q(z|x) (the code itself for a deterministic encoder)."""
-        out = self.encoder(x)
-        d = self.encoder.latent_dim
-        if not self.encoder.gaussian:
-            return out
-        eps = torch.randn(out[:, :d].shape, generator=generator, device=out.device, dtype=out.dtype)
-        return out[:, :d] + torch.exp(0.5 * out[:, d:]) * eps
+    @staticmethod
+    def reparameterize(mean: torch.Tensor, logvar: torch.Tensor | None, generator: torch.Generator | None = None):
+        """z = mean + exp(logvar / 2) * eps, eps ~ N(0, I) from ``generator``; the mean itself if logvar is None."""
+        if logvar is None:
+            return mean
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + torch.exp(0.5 * logvar) * eps
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
+        mean, logvar = self.posterior(x)
+        return self.decoder(self.reparameterize(mean, logvar, generator)), mean, logvar
 
 
 class Discriminator(nn.Module):

@@ -1,0 +1,275 @@
+"""The one training loop shared by every reference model.
+
+``train(spec, out_dir)`` seeds everything, preloads the data, runs epochs of shuffled minibatches,
+logs losses as JSON lines, writes checkpoints at intervals and at the end, and resumes an
+interrupted run bit-for-bit: the model and optimiser states, the noise generator (VAE sampling,
+FactorVAE permutations), the global torch RNG and the position in the epoch are checkpointed, and
+the data order of epoch ``e`` is ``randperm(n_train)`` from a generator seeded with
+``seed * 1_000_003 + e``, so it is recomputed rather than stored.
+
+Run folder::
+
+    config.json     the resolved run spec
+    log.jsonl       {"step", "epoch", "loss", ...} every log_every_steps; {"event": "eval", ...} per epoch
+    checkpoint.pt   latest checkpoint (training state for --resume), replaced atomically
+    model.pt        final checkpoint, written once training finished
+    summary.json    final test metrics, steps, wall time, images/s
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from disentbench.checkpoint import FINAL_NAME, RESUME_NAME, atomic_write, load_checkpoint, save_checkpoint
+from disentbench.models import build_model, representation_of
+from disentbench.training.config import same_run
+from disentbench.training.data import load_run_data, resolve_task_set
+from disentbench.training.objectives import NonFiniteLoss, make_objective
+
+EPOCH_SEED_STRIDE = 1_000_003
+NOISE_SEED_OFFSET = 7919
+
+
+class TrainingDiverged(RuntimeError):
+    """Training stopped on a NaN/inf loss; ``checkpoint`` is the last good checkpoint (or None)."""
+
+
+def setup_torch(seed: int, threads: int | None, device: str) -> torch.device:
+    """Threads, deterministic algorithms, global seed; returns the device (refusing cuda when absent)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda requested but torch.cuda.is_available() is False")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    torch.set_num_threads(int(threads) if threads else torch.get_num_threads())
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(seed)
+    return dev
+
+
+def epoch_order(seed: int, epoch: int, n: int, device) -> torch.Tensor:
+    """Shuffled training positions of one epoch (CPU generator, so identical on every device)."""
+    gen = torch.Generator().manual_seed(seed * EPOCH_SEED_STRIDE + epoch)
+    return torch.randperm(n, generator=gen).to(device)
+
+
+def model_config(spec: dict, channels: int, n_tasks: int | None, source: dict | None) -> dict:
+    """The plain model config (see :mod:`disentbench.models`) for a run spec."""
+    opts = spec["model_options"]
+    if source is not None:  # frozen protocols take the encoder from the source run
+        cfg = {k: source["config"][k] for k in ("channels", "latent_dim", "encoder")}
+    else:
+        cfg = {"channels": channels, "latent_dim": int(opts["latent_dim"]), "encoder": dict(opts["encoder"])}
+    cfg = {"name": spec["model"], "init": opts.get("init", "default"), **cfg}
+    if "heads" in opts:
+        cfg["heads"] = {**opts["heads"], "n_tasks": 1 if spec["model"] == "single-task" else int(n_tasks)}
+    for key in ("decoder", "discriminator"):
+        if key in opts:
+            cfg[key] = dict(opts[key])
+    return cfg
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after ``step`` (work redone after a resume) so the log matches an uninterrupted run."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):  # a line torn by the interruption
+            continue
+    atomic_write(path, lambda fh: fh.write("".join(line + "\n" for line in keep).encode()))
+
+
+@dataclass
+class Run:
+    """Everything a training run needs: the completed spec, model, preloaded data, objective, noise generator."""
+
+    spec: dict
+    model: torch.nn.Module
+    data: object
+    objective: object
+    noise: torch.Generator
+    dataset: object
+
+
+def setup_run(spec: dict, *, dataset=None, tasks_path=None, encoder_path=None, progress: bool = False) -> Run:
+    """Seed torch, open the dataset, resolve tasks / frozen encoder, build and initialise the model (seeded),
+    preload the data and build the objective. The returned spec is completed with the dataset version,
+    task-set description, encoder source and model config."""
+    spec = json.loads(json.dumps(spec))  # plain-data copy
+    device = setup_torch(spec["seed"], spec.get("threads"), spec.get("device", "cpu"))
+    if dataset is None:
+        from disentbench.data import get_dataset
+
+        dataset = get_dataset(spec["data"]["dataset"])
+    spec["data"]["dataset"], spec["data"]["dataset_version"] = dataset.name, str(dataset.version)
+    task_set = source = None
+    if spec["objective"] in ("tasks", "frozen-heads"):
+        task_set, spec["data"]["tasks"] = resolve_task_set(spec["data"], dataset, tasks_path)
+    if spec["objective"].startswith("frozen-"):
+        source = _frozen_source(encoder_path, dataset)
+        spec["encoder_source"] = {"path": str(source["path"]), "model": source["model_name"],
+                                  "dataset": source["extra"].get("run", {}).get("data", {}).get("dataset")}
+    elif encoder_path is not None:
+        raise ValueError(f"--encoder applies to heads-on-frozen and decoder-on-frozen, not {spec['model']!r}")
+    spec["model_config"] = model_config(spec, dataset.channels, task_set.n_tasks if task_set else None, source)
+    torch.manual_seed(spec["seed"])
+    model = build_model(spec["model_config"])
+    if source is not None:
+        model.encoder.load_state_dict({k[len("encoder."):]: v for k, v in source["state_dict"].items()
+                                       if k.startswith("encoder.")})
+        model.encoder.requires_grad_(False)
+    model.to(device).train()
+    noise = torch.Generator(device=device).manual_seed(spec["seed"] + NOISE_SEED_OFFSET)
+    data = load_run_data(dataset, spec["data"], device, task_set=task_set, progress=progress)
+    objective = make_objective(spec, model, data, noise)
+    objective.prepare()
+
+    return Run(spec, model, data, objective, noise, dataset)
+
+
+def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=None, resume: bool = False,
+          progress: bool | None = None, on_step: Callable[[int, torch.nn.Module], None] | None = None) -> dict:
+    """Train the model of ``spec`` into ``out_dir``; returns the summary (also written to summary.json).
+
+    ``dataset`` defaults to ``get_dataset(spec["data"]["dataset"])``. ``tasks_path``: a task set file
+    (tasks objectives; default: the dataset's default set). ``encoder_path``: the run or checkpoint whose
+    encoder the frozen protocols use. ``on_step(step, model)`` is called after every step (tests use it).
+    """
+    out = Path(out_dir)
+    ckpt_path, final_path = out / RESUME_NAME, out / FINAL_NAME
+    if not resume and (ckpt_path.exists() or final_path.exists()):
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
+    if resume and not ckpt_path.exists():
+        raise FileNotFoundError(f"nothing to resume: {ckpt_path} not found")
+    run = setup_run(spec, dataset=dataset, tasks_path=tasks_path, encoder_path=encoder_path, progress=bool(progress))
+    spec, model, data, objective, noise, dataset = run.spec, run.model, run.data, run.objective, run.noise, run.dataset
+    resumed = None
+    if resume:
+        resumed = load_checkpoint(ckpt_path)
+        diff = same_run(resumed["extra"].get("run", {}), spec)
+        if diff:
+            raise ValueError(f"cannot resume {out}: the run was started with different settings ({', '.join(diff)})")
+
+    step = epoch = batch = 0
+    metrics: dict = {}
+    if resumed is not None:
+        state = resumed["extra"]["training"]
+        model.load_state_dict(resumed["state_dict"])
+        for name, opt in objective.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        noise.set_state(state["noise_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, epoch, batch, metrics = state["step"], state["epoch"], state["batch"], resumed["extra"].get("metrics", {})
+        _truncate_log(out / "log.jsonl", step)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "config.json", lambda fh: fh.write(json.dumps(spec, indent=2, sort_keys=True).encode()))
+
+    def save(path: Path, finished: bool) -> None:
+        save_checkpoint(
+            path, model_name=spec["model"], config=spec["model_config"], state_dict=model.state_dict(),
+            representation=representation_of(spec["model_config"]),
+            extra={"run": spec, "metrics": metrics,
+                   "dataset": {"name": dataset.name, "version": str(dataset.version), "channels": dataset.channels},
+                   "training": {"step": step, "epoch": epoch, "batch": batch, "finished": finished,
+                                "optimizers": {n: o.state_dict() for n, o in objective.optimizers.items()},
+                                "noise_rng": noise.get_state().cpu(), "torch_rng": torch.get_rng_state()}},
+        )
+
+    bs = spec["batch_size"]
+    n_train = len(data.train)
+    if spec["epochs"] and n_train < bs:
+        raise ValueError(f"batch size {bs} exceeds the {n_train} training images of this tier")
+    per_epoch = n_train // bs if spec["epochs"] else 0  # the last partial batch is dropped
+    total = per_epoch * spec["epochs"]
+    log_every, ckpt_every = spec["log_every_steps"], spec["checkpoint_every_steps"]
+    start_step, t0 = step, time.perf_counter()
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=step, desc=f"train {spec['model']}", unit="step", disable=progress is False or not total,
+               dynamic_ncols=True)
+    try:
+        with open(out / "log.jsonl", "a") as log:
+            while epoch < spec["epochs"]:
+                objective.set_epoch(epoch)
+                order = epoch_order(spec["seed"], epoch, n_train, data.train.device)
+                while batch < per_epoch:
+                    positions = data.train[order[batch * bs:(batch + 1) * bs]]
+                    try:
+                        losses = objective.step(positions)
+                    except NonFiniteLoss as exc:
+                        raise TrainingDiverged(_diverged_message(exc, step, epoch, ckpt_path)) from None
+                    step, batch = step + 1, batch + 1
+                    if step % log_every == 0 or batch == per_epoch:
+                        rate = (step - start_step) * bs / max(time.perf_counter() - t0, 1e-9)
+                        record = {"step": step, "epoch": epoch + 1, **{k: float(v) for k, v in losses.items()},
+                                  "images_per_s": round(rate, 1)}
+                        log.write(json.dumps(record) + "\n")
+                        bar.set_postfix(loss=f"{record['loss']:.4g}", img_s=f"{rate:.0f}", refresh=False)
+                    bar.update(1)
+                    if batch == per_epoch:
+                        epoch, batch = epoch + 1, 0
+                        metrics = objective.evaluate()
+                        log.write(json.dumps({"event": "eval", "step": step, "epoch": epoch, **metrics}) + "\n")
+                    if step % ckpt_every == 0 or batch == 0:
+                        log.flush()
+                        save(ckpt_path, finished=False)
+                    if on_step is not None:
+                        on_step(step, model)
+                    if batch == 0:
+                        break
+    finally:
+        bar.close()
+    if spec["objective"] != "none" and not metrics:
+        metrics = objective.evaluate()
+    save(ckpt_path, finished=True)
+    save(final_path, finished=True)
+    elapsed = time.perf_counter() - t0
+    summary = {
+        "model": spec["model"], "dataset": dataset.name, "dataset_version": str(dataset.version), "seed": spec["seed"],
+        "tier": spec["tier"], "representation": representation_of(spec["model_config"]), "steps": step,
+        "epochs": spec["epochs"], "train_images": n_train, "test_images": len(data.test),
+        "images_per_s": round((step - start_step) * bs / elapsed, 1) if step > start_step else None,
+        "wall_s": round(elapsed, 2), "metrics": metrics, "checkpoint": str(final_path),
+    }
+    atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=2).encode()))
+    return summary
+
+
+def _diverged_message(exc: Exception, step: int, epoch: int, ckpt_path: Path) -> str:
+    text = f"training stopped at step {step + 1} (epoch {epoch + 1}): {exc}; the update was not applied. "
+    if ckpt_path.exists():
+        kept = load_checkpoint(ckpt_path)["extra"]["training"]["step"]
+        return text + f"Last good checkpoint: {ckpt_path} (step {kept}); --resume would repeat the divergence."
+    return text + "No checkpoint had been written yet."
+
+
+def _frozen_source(encoder_path, dataset) -> dict:
+    """The checkpoint whose encoder a frozen protocol uses; must match the dataset's channels."""
+    from disentbench.checkpoint import resolve_checkpoint
+
+    if encoder_path is None:
+        raise ValueError("the frozen protocols need --encoder RUN_DIR (the run whose encoder is frozen)")
+    path = resolve_checkpoint(encoder_path)
+    ckpt = load_checkpoint(path)
+    if ckpt["config"]["channels"] != dataset.channels:
+        raise ValueError(f"encoder {path} takes {ckpt['config']['channels']}-channel images; "
+                         f"dataset {dataset.name!r} has {dataset.channels}")
+    trained_on = ckpt["extra"].get("dataset", {}).get("name")
+    if trained_on and trained_on != dataset.name:
+        raise ValueError(f"encoder {path} was trained on {trained_on!r}, not {dataset.name!r}")
+    ckpt["path"] = path
+    return ckpt
