@@ -387,7 +387,7 @@ def evaluate(
     record = {
         "record_format": RECORD_FORMAT,
         "record_format_version": RECORD_FORMAT_VERSION,
-        "record_id": _record_id([source.sha256, dataset.name, dataset.version, tier, seed, preset, selected, n_used, tasks is not None]),
+        "record_id": _record_id([model_name, source.sha256, dataset.name, dataset.version, tier, seed, preset, selected, n_used, tasks is not None]),
         "model": model_name,
         "model_config_hash": source.config_hash,
         "dataset": dataset.name,

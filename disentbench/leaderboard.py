@@ -481,6 +481,7 @@ def render_chart(members: list[Aggregate], path: Path, title: str) -> None:
     ax.set_ylabel("score (mean ± std over seeds)")
     ax.set_title(title)
     ax.legend(fontsize="small", ncol=2)
+    ax.set_ylim(bottom=0)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()

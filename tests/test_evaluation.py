@@ -224,3 +224,32 @@ def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, to
     lb.atomic_write_text(board / "smoke.csv", lb._format_table(table.metric_columns, [row]))
     report = ev.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci2")
     assert not report.ok and "mig.score" in report.summary() and "FAIL" in report.summary()
+
+
+def test_populate_adds_missing_rows_and_resumes(tmp_path, toy, cache, monkeypatch, capsys):
+    import disentbench.data
+    from disentbench.checkpoint import save_checkpoint
+    from disentbench.models import build_model
+
+    trained = []
+
+    def fake_train(model, dataset, seed, tier, run_dir, **kw):
+        trained.append((model, seed))
+        config = {"name": "random", "channels": 1, "latent_dim": 4, "encoder": {"activation": "relu"}}
+        torch.manual_seed(seed)
+        return save_checkpoint(run_dir / "model.pt", model_name="random", config=config,
+                               state_dict=build_model(config).state_dict(), representation="encoder")
+
+    monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
+    monkeypatch.setattr(ev, "train_run", fake_train)
+    monkeypatch.setitem(ev.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
+    board = tmp_path / "v1"
+    argv = ["leaderboard", "populate", "--dir", str(board), "--models", "random,ae", "--datasets", "toy",
+            "--seeds", "0,1", "--work-dir", str(tmp_path / "runs")]
+    assert main(argv + ["--limit", "3"]) == 0
+    assert trained == [("random", 0), ("ae", 0), ("random", 1)]
+    assert main(argv) == 0  # resumes: only the missing run
+    assert trained[3:] == [("ae", 1)]
+    rows = lb.check(board)[0].rows
+    assert sorted((r["model"], r["seed"]) for r in rows) == [("ae", "0"), ("ae", "1"), ("random", "0"), ("random", "1")]
+    assert "1 run(s) to do, 3 already" in capsys.readouterr().out
