@@ -18,6 +18,7 @@ from disentbench.metrics._groups import FactorGroups
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import (
     check_factors_codes,
+    constant_columns,
     factor_labels,
     informative_factors,
     note,
@@ -72,6 +73,9 @@ def beta_vae(
     notes: list[str] = []
     rng = rng_from(random_state)
     used = informative_factors(factors, "beta_vae", notes)
+    constant = constant_columns(codes)
+    if constant.any():
+        note(notes, f"beta_vae: constant codes {np.flatnonzero(constant).tolist()} carry no information (feature 0)")
     factor_ids = np.flatnonzero(used)
     labels = factor_labels(factors)
     groups = FactorGroups(labels)

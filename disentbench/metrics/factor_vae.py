@@ -22,6 +22,7 @@ from disentbench.metrics._groups import FactorGroups
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import (
     check_factors_codes,
+    constant_columns,
     factor_labels,
     informative_factors,
     note,
@@ -94,6 +95,9 @@ def factor_vae(
     }
     rng = rng_from(random_state)
     used = informative_factors(factors, "factor_vae", notes)
+    constant = constant_columns(codes)
+    if constant.any():
+        note(notes, f"factor_vae: constant codes {np.flatnonzero(constant).tolist()} carry no information (pruned)")
     global_var = np.var(codes[subsample(len(codes), n_variance, rng)], axis=0, ddof=1)
     active = np.sqrt(global_var) >= prune_threshold
     active &= global_var > 0  # a constant code has no variance to compare against

@@ -19,6 +19,8 @@ from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import (
     check_discrete,
     check_factors_codes,
+    constant_columns,
+    note,
     rng_from,
     seed_for_sklearn,
     train_test_indices,
@@ -60,6 +62,9 @@ def informativeness(
     targets = factor_targets(factors, flags)
     used = usable_factors(targets[train], "informativeness", notes)
     seeds = [seed_for_sklearn(rng) for _ in range(factors.shape[1])]
+    constant = constant_columns(codes[train])
+    if constant.any():
+        note(notes, f"informativeness: constant codes {np.flatnonzero(constant).tolist()} carry no information")
     fit = importance_matrix(
         codes[train],
         targets[train][:, used],
