@@ -231,9 +231,10 @@ class TaskSet:
     def _engine(self, rows: int, threads: int | None) -> Iterator[Callable[[np.ndarray, np.ndarray], None]]:
         """A function ``(z32, out)`` writing all task outputs for one chunk of at most ``rows`` rows.
 
-        With several ``threads`` each worker evaluates every ``threads``-th task with single-threaded
-        BLAS (fewer synchronisation stalls than multi-threaded BLAS on a small machine, and the
-        element-wise activations run in parallel); the results do not depend on the thread count.
+        BLAS runs single-threaded (while the engine is open, for the whole process) and each of the
+        ``threads`` workers evaluates every ``threads``-th task: fewer synchronisation stalls than
+        multi-threaded BLAS on a small, shared machine, and the element-wise activations run in
+        parallel too. The results do not depend on the thread count.
         """
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be positive, got {threads}")
@@ -250,19 +251,20 @@ class TaskSet:
             extra = -z32.shape[0] % ROW_BLOCK
             return np.concatenate([z32, np.zeros((extra, z32.shape[1]), np.float32)]) if extra else z32
 
-        if workers == 1:
-            yield lambda z32, out: run_tasks(0, pad(z32), out)
-            return
         from threadpoolctl import threadpool_limits
 
-        with ThreadPoolExecutor(workers) as pool, threadpool_limits(1, user_api="blas"):
+        with threadpool_limits(1, user_api="blas"):
+            if workers == 1:
+                yield lambda z32, out: run_tasks(0, pad(z32), out)
+                return
+            with ThreadPoolExecutor(workers) as pool:
 
-            def run(z32: np.ndarray, out: np.ndarray) -> None:
-                z32 = pad(z32)
-                for job in [pool.submit(run_tasks, w, z32, out) for w in range(workers)]:
-                    job.result()
+                def run(z32: np.ndarray, out: np.ndarray) -> None:
+                    z32 = pad(z32)
+                    for job in [pool.submit(run_tasks, w, z32, out) for w in range(workers)]:
+                        job.result()
 
-            yield run
+                yield run
 
     def evaluate(
         self, z: np.ndarray, *, chunk_size: int = DEFAULT_CHUNK_SIZE, threads: int | None = None
