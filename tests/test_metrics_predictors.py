@@ -246,3 +246,16 @@ def test_beta_vae_perfect_random_and_seeds():
     assert res["beta_vae.eval_accuracy"] > 0.95
     assert chance["beta_vae.eval_accuracy"] < 0.5
     assert again.scores == res.scores
+
+
+def test_factor_groups_draw_rows_with_the_value_and_reach_every_row():
+    from disentbench.metrics._groups import FactorGroups
+
+    rng = np.random.default_rng(0)
+    labels = np.stack([rng.integers(0, 3, 200), rng.integers(0, 5, 200)], axis=1)
+    groups = FactorGroups(labels)
+    assert groups.group_sizes(1).tolist() == np.bincount(labels[:, 1]).tolist()
+    for k in range(2):
+        for v in range(groups.n_values[k]):
+            rows = groups.draw(np.full(3000, k), np.full(3000, v), rng)
+            assert set(rows.tolist()) == set(np.flatnonzero(labels[:, k] == v).tolist())

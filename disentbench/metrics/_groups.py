@@ -19,19 +19,12 @@ class FactorGroups:
         n, n_factors = labels.shape
         self.labels = labels
         self.n_values = labels.max(axis=0) + 1
-        # group id of (k, v) = offset[k] + v; rows of a group are contiguous in ``rows``
+        # group id of (k, v) = offset[k] + v; factor k's rows, sorted by value, occupy rows[k*n:(k+1)*n]
         self.offset = np.concatenate([[0], np.cumsum(self.n_values)[:-1]])
-        gid = labels + self.offset[None, :]
-        order = np.argsort(gid, axis=0, kind="stable")
-        self.rows = order.T.reshape(-1)  # factor k's rows occupy [k*n, (k+1)*n)
-        counts = np.concatenate([np.bincount(labels[:, k], minlength=self.n_values[k]) for k in range(n_factors)])
-        starts_in_factor = np.concatenate(
-            [np.concatenate([[0], np.cumsum(np.bincount(labels[:, k], minlength=self.n_values[k]))[:-1]])
-             for k in range(n_factors)]
-        )
-        factor_of_group = np.repeat(np.arange(n_factors), self.n_values)
-        self.count = counts
-        self.start = factor_of_group * n + starts_in_factor
+        self.rows = np.argsort(labels, axis=0, kind="stable").T.reshape(-1)
+        self.count = np.concatenate([np.bincount(labels[:, k], minlength=self.n_values[k]) for k in range(n_factors)])
+        first = np.concatenate([np.cumsum(c) - c for c in np.split(self.count, self.offset[1:])])
+        self.start = np.repeat(np.arange(n_factors), self.n_values) * n + first
 
     def group_sizes(self, k: int) -> np.ndarray:
         """Number of rows holding each value of factor k."""
