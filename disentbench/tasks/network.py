@@ -88,8 +88,8 @@ class TaskNetwork:
     def forward(self, z: np.ndarray, buffers: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Outputs (n,) float32 for normalised factors ``z`` (n, n_factors) float32.
 
-        ``buffers`` are two scratch arrays of shape at least ``(n, hidden_width)`` float32, reused
-        across calls so a streamed grid needs no new memory per chunk.
+        ``buffers`` are two float32 scratch arrays with at least ``n`` rows and ``hidden_width``
+        columns, reused across calls so a streamed grid needs no new memory per chunk.
         """
         n = z.shape[0]
         act = ACTIVATIONS[self.activation]
