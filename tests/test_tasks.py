@@ -4,7 +4,6 @@ import hashlib
 import json
 import os
 import time
-from itertools import combinations
 from pathlib import Path
 
 import h5py
