@@ -94,5 +94,6 @@ def run(args) -> int:
             f"{i:>4}  {stats.mean[i]:>9.3f}  {stats.std[i]:>9.3f}  {stats.linear_r2[i]:>9.3f}  "
             f"{','.join(task_set.subset_names(i))}"
         )
+    print("linear R2: variance fraction explained by least squares on all normalised factors, full grid")
     sys.stdout.flush()
     return 0
