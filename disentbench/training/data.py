@@ -8,7 +8,7 @@ model, and every model, sees the same train/test images:
     order = rng.permutation(len(grid)); test = order[:n_test]; train = order[n_test:]
 
 Images are held as one uint8 tensor (N, C, 64, 64) on the training device and converted to float
-in [0, 1] per batch; task targets (raw, float32) sit beside them.
+in [0, 1] per batch (divided by the dataset's ``pixel_max``: 1 for dSprites, else 255); task targets (raw, float32) sit beside them.
 """
 
 from __future__ import annotations
@@ -65,10 +65,11 @@ class RunData:
     train: torch.Tensor
     test: torch.Tensor
     targets: torch.Tensor | None = None
+    pixel_max: int = 255
 
     def batch(self, positions: torch.Tensor) -> torch.Tensor:
-        """Float images in [0, 1] for positions into the preloaded subset."""
-        return self.images.index_select(0, positions).float().div_(255.0)
+        """Float images in [0, 1] (divided by the dataset's ``pixel_max``) for positions into the preloaded subset."""
+        return self.images.index_select(0, positions).float().div_(float(self.pixel_max))
 
 
 def load_run_data(dataset, data_spec: dict, device, *, task_set=None, progress: bool = False) -> RunData:
@@ -82,7 +83,8 @@ def load_run_data(dataset, data_spec: dict, device, *, task_set=None, progress: 
         if "task_index" in data_spec:
             y = y[:, [int(data_spec["task_index"])]]
         targets = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device)
-    return RunData(images, grid, torch.from_numpy(train).to(device), torch.from_numpy(test).to(device), targets)
+    return RunData(images, grid, torch.from_numpy(train).to(device), torch.from_numpy(test).to(device), targets,
+                   int(getattr(dataset, "pixel_max", 255)))
 
 
 def _fingerprint(task_set) -> str:
