@@ -462,7 +462,7 @@ SMOKE_DATASETS = ("dsprites-procedural", "shapes3d-procedural")
 SMOKE_SEEDS = (0, 1, 2)
 #: the fixed subset of the smoke tier that CI retrains and compares: (model, dataset, seed)
 CI_SUBSETS: dict[str, tuple[tuple[str, str, int], ...]] = {
-    "ci": (("multi-head", "shapes3d-procedural", 0),),
+    "ci": (("one-head", "shapes3d-procedural", 0),),
 }
 #: absolute tolerance of the CI score regression, per metric value. Same code on the same platform is
 #: bit-identical (measured); the tolerance only absorbs BLAS / oneDNN kernel differences between CPUs,
