@@ -163,6 +163,8 @@ def test_tasks_file_for_another_factor_space_is_refused(tmp_path):
     other.save(tmp_path / "other.h5")
     with pytest.raises(ValueError, match="different factor space"):
         train(spec_for("multi-head"), tmp_path / "r", dataset=TinySquares(), tasks_path=tmp_path / "other.h5")
+    with pytest.raises(ValueError, match="--tasks applies to task models"):
+        train(spec_for("ae"), tmp_path / "ae", dataset=TinySquares(), tasks_path=tmp_path / "other.h5")
     mine = TaskSet.generate(TinySquares().factor_space, 4, 1)
     mine.save(tmp_path / "mine.h5")
     summary = train(spec_for("one-head", epochs=1), tmp_path / "ok", dataset=TinySquares(),

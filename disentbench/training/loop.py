@@ -117,6 +117,9 @@ def setup_run(spec: dict, *, dataset=None, tasks_path=None, encoder_path=None, p
     task_set = source = None
     if spec["objective"] in ("tasks", "frozen-heads"):
         task_set, spec["data"]["tasks"] = resolve_task_set(spec["data"], dataset, tasks_path)
+    elif tasks_path is not None:
+        raise ValueError(f"--tasks applies to task models (single-task, multi-head, one-head, heads-on-frozen), "
+                         f"not {spec['model']!r}")
     if spec["objective"].startswith("frozen-"):
         source = _frozen_source(encoder_path, dataset)
         spec["encoder_source"] = {"path": str(source["path"]), "model": source["model_name"],
