@@ -202,8 +202,8 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=No
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=step, desc=f"train {spec['model']}", unit="step", disable=progress is False or not total,
-               dynamic_ncols=True)
+    quiet = True if (progress is False or not total) else (None if progress is None else False)  # None: only on a TTY
+    bar = tqdm(total=total, initial=step, desc=f"train {spec['model']}", unit="step", disable=quiet, dynamic_ncols=True)
     try:
         with open(out / "log.jsonl", "a") as log:
             while epoch < spec["epochs"]:
@@ -253,7 +253,7 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=No
 
 
 def _diverged_message(exc: Exception, step: int, epoch: int, ckpt_path: Path) -> str:
-    text = f"training stopped at step {step + 1} (epoch {epoch + 1}): {exc}; the update was not applied. "
+    text = f"training stopped at step {step + 1} (epoch {epoch + 1}): {exc}; that update was not applied. "
     if ckpt_path.exists():
         kept = load_checkpoint(ckpt_path)["extra"]["training"]["step"]
         return text + f"Last good checkpoint: {ckpt_path} (step {kept}); --resume would repeat the divergence."
