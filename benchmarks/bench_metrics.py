@@ -8,7 +8,11 @@ Input: codes (10 dims) over a dSprites-like grid (factor sizes 3, 6, 40, 32, 32)
 Each repeat runs our default suite (``compute_metrics``, per-metric times from it), our fast DCI, and, with
 ``--reference``, the reference's seven metrics (unsupervised_study_v1 settings), interleaved so that load from
 other processes hits both. The reference-parity DCI (gbt) of both sides runs only in the first ``--dci-repeats``
-repeats (minutes each). Reported: median seconds per metric, suite = sum of per-metric medians, and the ratios.
+repeats (minutes each; the order ours/reference alternates between repeats). Reported: median wall seconds per
+metric, suite = sum of per-metric medians, the ratios, and — because a shared machine makes wall times of
+minutes-long runs depend on what else runs — the CPU seconds of DCI: the reference's process time and the sum
+and maximum of our per-factor fit CPU times (``fit_cpu_seconds``), from which the wall time on an otherwise idle
+machine with c cores is about max(sum / c, max).
 """
 
 from __future__ import annotations
@@ -55,8 +59,9 @@ def main(argv=None) -> int:
     theirs: dict = {}
     scores: dict = {"ours": {}, "reference": {}}
     get_metric("dci").func(factors[:200], codes[:200], n_train=100, n_test=50, estimator="hist_gbt")  # warm-up
-    for rep in range(args.repeats):
-        with_dci = rep < args.dci_repeats
+    cpu: dict = {"reference_dci": [], "ours_dci_sum": [], "ours_dci_max": []}
+
+    def run_ours(with_dci):
         names = [n for n in suite if with_dci or n != "dci"]
         results = compute_metrics(factors, codes, names)
         for name, res in results.items():
@@ -65,18 +70,35 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         fast = get_metric("dci").func(factors, codes, estimator="hist_gbt")
         ours.setdefault("dci[fast]", []).append(time.perf_counter() - start)
+        cpu.setdefault("ours_dci_fast_sum", []).append(float(fast.matrices["fit_cpu_seconds"].sum()))
         scores["ours"].update({f"{k}[fast]": v for k, v in fast.scores.items()})
         if with_dci:
+            fit_cpu = results["dci"].matrices["fit_cpu_seconds"]
+            cpu["ours_dci_sum"].append(float(fit_cpu.sum()))
+            cpu["ours_dci_max"].append(float(fit_cpu.max()))
             scores["importance"] = {"gbt": results["dci"].matrices["importance"].tolist(),
                                     "hist_gbt": fast.matrices["importance"].tolist()}
-        if ref is not None:
-            for metric in ref.METRICS:
-                if metric == "dci" and not with_dci:
-                    continue
-                start = time.perf_counter()
-                out = ref.run(metric, rep)
-                theirs.setdefault(metric, []).append(time.perf_counter() - start)
-                scores["reference"].update({f"{metric}.{k}": float(v) for k, v in out.items() if np.ndim(v) == 0})
+
+    def run_reference(with_dci, rep):
+        for metric in ref.METRICS:
+            if metric == "dci" and not with_dci:
+                continue
+            start, start_cpu = time.perf_counter(), time.process_time()
+            out = ref.run(metric, rep)
+            theirs.setdefault(metric, []).append(time.perf_counter() - start)
+            if metric == "dci":
+                cpu["reference_dci"].append(time.process_time() - start_cpu)
+            scores["reference"].update({f"{metric}.{k}": float(v) for k, v in out.items() if np.ndim(v) == 0})
+
+    for rep in range(args.repeats):
+        with_dci = rep < args.dci_repeats
+        if ref is not None and rep % 2 == 1:
+            run_reference(with_dci, rep)
+            run_ours(with_dci)
+        else:
+            run_ours(with_dci)
+            if ref is not None:
+                run_reference(with_dci, rep)
         print(f"repeat {rep + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs; "
@@ -103,6 +125,19 @@ def main(argv=None) -> int:
         print(f"reference: suite ({len(theirs)} metrics) {ref_suite:.2f} s")
         print(f"speedup: default suite {summary['suite_speedup']:.2f}x; DCI (gbt) {summary['dci_speedup']:.2f}x; "
               f"fast DCI vs reference DCI {summary['fast_dci_speedup']:.1f}x")
+    med = {k: float(np.median(v)) for k, v in cpu.items() if v}
+    summary["dci_cpu_s"] = med
+    if "ours_dci_sum" in med:
+        cores = os.cpu_count() or 1
+        idle_wall = max(med["ours_dci_sum"] / cores, med["ours_dci_max"])
+        summary["ours_dci_idle_wall_estimate_s"] = idle_wall
+        print(f"DCI CPU seconds (median): ours {med['ours_dci_sum']:.1f} summed over factors, longest fit "
+              f"{med['ours_dci_max']:.1f} -> idle-machine wall ~{idle_wall:.1f} s on {cores} cores")
+        if "reference_dci" in med:
+            ratio = med["reference_dci"] / idle_wall
+            summary["dci_cpu_speedup_estimate"] = ratio
+            print(f"  reference DCI process time {med['reference_dci']:.1f} s -> DCI speedup on an idle machine "
+                  f"~{ratio:.2f}x; fast DCI: {med['reference_dci'] / med['ours_dci_fast_sum']:.1f}x less CPU")
     print("\nscores (seed 0 / last repeat):")
     for key in sorted(scores["ours"]):
         print(f"  {key}: {scores['ours'][key]:.4f}")

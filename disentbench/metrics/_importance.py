@@ -25,11 +25,15 @@ Continuous factors use the regressor counterparts (``GradientBoostingRegressor``
 
 Each estimator gets its own seed drawn from ``random_state`` before any fitting, so results do not depend on
 ``n_jobs``; the reference draws from numpy's global RNG instead (run-to-run noise).  Every fit runs with
-one BLAS/OpenMP thread (``threadpoolctl``): the parallelism is across factors.
+one BLAS/OpenMP thread (``threadpoolctl``): the parallelism is across factors.  By default every factor gets
+its own worker process (``n_jobs=None``): the fits are independent and CPU-bound, so the operating system
+balances them over the cores and the wall time approaches max(total / cores, longest fit); with one worker per
+core instead, a multi-class factor (one tree per class and stage) left for last can double the wall time.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,11 +48,12 @@ HIST_GBT_MAX_ITER = 30
 
 @dataclass
 class ImportanceFit:
-    """R (n_codes, n_factors) and per-factor train/test scores of the fitted predictors."""
+    """R (n_codes, n_factors), per-factor train/test scores and CPU seconds of the fitted predictors."""
 
     importance: np.ndarray
     train_score: np.ndarray
     test_score: np.ndarray
+    cpu_seconds: np.ndarray
 
 
 def importance_matrix(
@@ -60,13 +65,13 @@ def importance_matrix(
     discrete: np.ndarray,
     estimator: str = "gbt",
     seeds: list[int],
-    n_jobs: int | None = -1,
+    n_jobs: int | None = None,
     lasso_alpha: float = 0.02,
 ) -> ImportanceFit:
     """Fit one ``estimator`` per factor column of ``y_*`` on all codes ``x_*``, factors in parallel.
 
     ``y_*`` hold integer labels for discrete factors and raw values for continuous ones; ``seeds`` has one
-    estimator seed per factor.
+    estimator seed per factor; ``n_jobs`` workers (joblib; None: one per factor).
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown importance estimator {estimator!r}; choose from {ESTIMATORS}")
@@ -80,16 +85,23 @@ def importance_matrix(
         )
         for k in order
     )
-    fitted = Parallel(n_jobs=n_jobs)(jobs)
+    fitted = Parallel(n_jobs=n_factors if n_jobs is None else n_jobs)(jobs)
     importance = np.zeros((x_train.shape[1], n_factors))
     train_score = np.zeros(n_factors)
     test_score = np.zeros(n_factors)
-    for k, (imp, tr, te) in zip(order, fitted):
-        importance[:, k], train_score[k], test_score[k] = imp, tr, te
-    return ImportanceFit(importance, train_score, test_score)
+    cpu_seconds = np.zeros(n_factors)
+    for k, (imp, tr, te, cpu) in zip(order, fitted):
+        importance[:, k], train_score[k], test_score[k], cpu_seconds[k] = imp, tr, te, cpu
+    return ImportanceFit(importance, train_score, test_score, cpu_seconds)
 
 
-def _fit_one(x_train, y_train, x_test, y_test, discrete, estimator, seed, lasso_alpha):
+def _fit_one(*args):
+    start = time.process_time()
+    importance, train, test = _fit_scored(*args)
+    return importance, train, test, time.process_time() - start
+
+
+def _fit_scored(x_train, y_train, x_test, y_test, discrete, estimator, seed, lasso_alpha):
     with threadpool_limits(limits=1):
         if estimator == "lasso":
             return _fit_lasso(x_train, y_train, x_test, y_test, discrete, lasso_alpha)

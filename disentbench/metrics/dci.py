@@ -88,7 +88,7 @@ def dci(
     n_test: int = 5_000,
     estimator: str = "gbt",
     lasso_alpha: float = 0.02,
-    n_jobs: int | None = -1,
+    n_jobs: int | None = None,
 ) -> MetricResult:
     """DCI scores (Eastwood & Williams 2018) of ``codes`` w.r.t. ``factors``.
 
@@ -99,11 +99,11 @@ def dci(
         score R^2 for informativeness.
     estimator : ``gbt`` (reference: default GradientBoostingClassifier), ``hist_gbt`` (fast), ``random_forest``,
         ``lasso`` (see :mod:`disentbench.metrics._importance`).
-    n_jobs : parallel workers over factors (joblib); does not change the scores.
+    n_jobs : parallel worker processes over factors (joblib; None: one per factor); never changes the scores.
 
     Scores ``dci.disentanglement``, ``dci.completeness``, ``dci.informativeness_train``,
     ``dci.informativeness_test``; matrices ``importance`` (n_codes, n_used_factors), per-factor train/test
-    scores and ``factor_index`` (the factors used).
+    scores, ``fit_cpu_seconds`` (CPU time of each factor's fit) and ``factor_index`` (the factors used).
     """
     factors, codes = check_factors_codes(factors, codes)
     flags = check_discrete(discrete, factors.shape[1])
@@ -152,6 +152,7 @@ def dci(
             "importance": fit.importance,
             "informativeness_train_per_factor": fit.train_score,
             "informativeness_test_per_factor": fit.test_score,
+            "fit_cpu_seconds": fit.cpu_seconds,
             "factor_index": np.flatnonzero(used),
         },
         definition_version="1",

@@ -44,7 +44,7 @@ def informativeness(
     n_train: int = 10_000,
     n_test: int = 5_000,
     estimator: str = "hist_gbt",
-    n_jobs: int | None = -1,
+    n_jobs: int | None = None,
 ) -> MetricResult:
     """Per-factor held-out predictability of ``factors`` from ``codes``.
 
