@@ -218,3 +218,28 @@ def test_cli_train_export_and_errors(tmp_path, capsys):
     assert main(["train", "resnet", "--dataset", "dsprites-procedural", "--out", str(tmp_path / "x")]) == 2
     assert "unknown model 'resnet'" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nothing"), "--torchscript", str(tmp_path / "e.pt")]) == 2
+
+
+def test_full_disk_mid_training_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    from disentbench.checkpoint import CheckpointWriteError
+
+    real_save, calls = torch.save, []
+
+    def flaky_save(obj, fh, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:  # the second checkpoint (step 5, the end of epoch 1) hits a full disk
+            fh.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, fh, *a, **k)
+
+    monkeypatch.setattr(torch, "save", flaky_save)
+    with pytest.raises(CheckpointWriteError, match="No space left"):
+        train(spec_for("multi-head"), tmp_path / "r", dataset=TinySquares(), progress=False)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["extra"]["training"]["step"] == 3
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["checkpoint.pt", "config.json", "log.jsonl"]
+    train(spec_for("multi-head"), tmp_path / "r", dataset=TinySquares(), progress=False, resume=True)
+    train(spec_for("multi-head"), tmp_path / "full", dataset=TinySquares(), progress=False)
+    assert _same_weights(_weights(tmp_path / "r"), _weights(tmp_path / "full"))

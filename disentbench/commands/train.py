@@ -34,6 +34,7 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     import sys
 
+    from disentbench.checkpoint import CheckpointWriteError
     from disentbench.training import TrainingDiverged, load_reference, resolve_spec, train
 
     if args.model not in MODEL_NAMES:
@@ -49,6 +50,9 @@ def _run(args) -> int:
     except TrainingDiverged as exc:
         print(f"disentbench train: {exc}", file=sys.stderr)
         return 3
+    except CheckpointWriteError as exc:
+        print(f"disentbench train: {exc.strerror}; resume later with --resume", file=sys.stderr)
+        return 1
     shown = {k: v for k, v in summary["metrics"].items() if not isinstance(v, list)}
     print(f"trained {summary['model']} on {summary['dataset']} (seed {summary['seed']}, tier {summary['tier']}): "
           f"{summary['steps']} steps, {summary['images_per_s']} images/s; test {shown}; wrote {summary['checkpoint']}")
