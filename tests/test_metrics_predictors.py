@@ -78,7 +78,7 @@ def test_dci_perfect_vs_rotated_duplicated_noisy():
     assert good.matrices["importance"].shape == (3, 3)
     assert _dci(rotated(z))["dci.disentanglement"] < good["dci.disentanglement"] - 0.2
     # a second noisy copy of every code: importance splits over two codes per factor
-    assert _dci(np.hstack([z, perfect(FACTORS, seed=9)]))["dci.completeness"] < good["dci.completeness"] - 0.2
+    assert _dci(np.hstack([z, perfect(FACTORS, seed=9)]))["dci.completeness"] < good["dci.completeness"] - 0.1
     noisy = _dci(z + np.random.default_rng(2).normal(size=z.shape))
     assert noisy["dci.informativeness_test"] < good["dci.informativeness_test"] - 0.2
 
