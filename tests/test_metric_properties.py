@@ -65,7 +65,8 @@ def is_count(key: str) -> bool:
 
 
 def is_spread(key: str) -> bool:
-    return key.endswith(".std") or key.endswith(".unnormalised")
+    # dci.informativeness_train is a training-fit diagnostic: boosted trees fit even pure noise (~1.0 on few rows)
+    return key.endswith(".std") or key.endswith(".unnormalised") or key == "dci.informativeness_train"
 
 
 def is_explicitness(key: str) -> bool:
