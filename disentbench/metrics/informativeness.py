@@ -5,7 +5,7 @@ One predictor per factor on all codes, fitted on ``n_train`` rows, scored on ``n
 discrete factor -> accuracy; continuous factor -> normalised error NMSE = MSE / Var(v) (0 perfect, 1 no better
 than the mean). ``informativeness.score`` = mean over factors of accuracy or 1 - NMSE.
 
-Default predictor: ``hist_gbt`` (HistGradientBoosting, 30 iterations: non-linear, a few seconds on 10,000 rows);
+Default predictor: ``hist_gbt`` (HistGradientBoosting in the gbt shape: non-linear, seconds on 10,000 rows);
 the DCI estimators ``gbt``, ``random_forest`` and ``lasso`` can be chosen (see ``_importance``).
 Not in the default suite: DCI already reports informativeness with the reference predictor.
 """
