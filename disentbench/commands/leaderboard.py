@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pop.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
     pop.add_argument("--work-dir", type=Path, default=Path("runs"), help="run folders go here (default ./runs)")
     pop.add_argument("--limit", type=int, default=None, help="stop after this many new rows")
+    pop.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="also re-evaluate runs already in the table (from their run folder's model.pt) and replace their rows",
+    )
     pop.set_defaults(func=_populate)
 
 
@@ -110,7 +115,14 @@ def _populate(args: argparse.Namespace) -> int:
     done = set()
     if path.exists():
         done = {(r["model"], r["dataset"], int(r["seed"])) for r in lb.read_table(path).rows if r["preset"] == preset}
-    todo = [(m, d, s) for s in seeds for d in datasets for m in models if (m, d, s) not in done]
+    todo = [
+        (m, d, s)
+        for s in seeds
+        for d in datasets
+        for m in models
+        if (m, d, s) not in done
+        or (args.reevaluate and (args.work_dir / args.tier / f"{m}_{d}_{s}" / "model.pt").is_file())
+    ]
     print(f"{args.tier} tier: {len(todo)} run(s) to do, {len(done)} already in {path}")
     for n, (model, dataset, seed) in enumerate(todo[: args.limit] if args.limit else todo, start=1):
         t0 = time.perf_counter()
@@ -120,7 +132,7 @@ def _populate(args: argparse.Namespace) -> int:
         print(f"[{n}/{len(todo)}] evaluating ({time.perf_counter() - t0:.0f} s so far)", flush=True)
         record = ev.evaluate_run(ckpt, model, dataset, seed, args.tier)
         ev.write_record(record, run_dir / "record.json")
-        lb.add_records([record], directory)
+        lb.add_records([record], directory, replace=args.reevaluate)
         lb.render(directory)
         print(ev.format_record(record), flush=True)
         print(f"[{n}/{len(todo)}] added to {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
