@@ -1,4 +1,4 @@
-"""``disentbench score`` and ``disentbench demo``: input formats, output table and JSON, errors, start-up."""
+"""``disentbench score``: input formats, output table and JSON, errors, start-up."""
 
 from __future__ import annotations
 
@@ -120,12 +120,6 @@ def test_score_list(capsys):
     for name in ("mig", "mig_sup", "jemmig", "dcimig", "infomec", "irs", "spearman", "mcc", "reference"):
         assert name in printed
     assert "defaults: n_samples=10000, n_bins=20, discretizer='histogram'" in printed
-
-
-def test_demo_prints_a_table(capsys):
-    assert main(["demo", "--metrics", "mig,mcc", "--n-samples", "3000"]) == 0
-    printed = capsys.readouterr().out
-    assert "mig.score" in printed and "mcc.score" in printed and "collapsed" in printed
 
 
 def test_score_does_not_import_torch_and_starts_fast(table_file):
