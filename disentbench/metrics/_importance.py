@@ -41,7 +41,16 @@ import numpy as np
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from disentbench.metrics._validation import constant_columns, factor_labels, note
+from disentbench.metrics._validation import (
+    check_discrete,
+    check_factors_codes,
+    constant_columns,
+    factor_labels,
+    note,
+    rng_from,
+    seed_for_sklearn,
+    train_test_indices,
+)
 
 ESTIMATORS = ("gbt", "hist_gbt", "random_forest", "lasso")
 # the gbt shape (100 stages of depth-3 trees, leaves down to 1 sample) on histograms: closest importances
@@ -192,3 +201,50 @@ def usable_factors(y_train: np.ndarray, metric: str, notes: list[str]) -> np.nda
     if single.all():
         raise ValueError(f"{metric}: every factor has a single value in the training split: nothing to predict")
     return ~single
+
+
+def fit_factor_predictors(
+    metric: str,
+    factors,
+    codes,
+    *,
+    discrete,
+    random_state,
+    n_train: int,
+    n_test: int,
+    estimator: str,
+    n_jobs: int | None,
+    lasso_alpha: float = 0.02,
+) -> tuple[ImportanceFit, np.ndarray, np.ndarray, list[str]]:
+    """The shared start of predictor metrics: validate, split, fit one ``estimator`` per factor on all codes.
+
+    Returns ``(fit, discrete_flags, used_factors_mask, notes)``; constant codes get zero importance with a
+    warning, single-valued factors are skipped with a warning.
+    """
+    factors, codes = check_factors_codes(factors, codes)
+    flags = check_discrete(discrete, factors.shape[1])
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"{metric}: unknown estimator {estimator!r}; choose from {ESTIMATORS}")
+    notes: list[str] = []
+    rng = rng_from(random_state)
+    train, test = train_test_indices(len(codes), n_train, n_test, rng, metric=metric)
+    targets = factor_targets(factors, flags)
+    used = usable_factors(targets[train], metric, notes)
+    seeds = [seed_for_sklearn(rng) for _ in range(factors.shape[1])]
+    constant = constant_columns(codes[train])
+    if constant.any():
+        note(notes, f"{metric}: constant codes {np.flatnonzero(constant).tolist()} carry no information "
+                    "(zero importance)")
+    fit = importance_matrix(
+        codes[train],
+        targets[train][:, used],
+        codes[test],
+        targets[test][:, used],
+        discrete=flags[used],
+        estimator=estimator,
+        seeds=[s for s, u in zip(seeds, used) if u],
+        n_jobs=n_jobs,
+        lasso_alpha=lasso_alpha,
+    )
+    fit.importance[constant] = 0.0
+    return fit, flags, used, notes

@@ -15,22 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentbench.metrics._importance import (
-    ESTIMATORS,
-    factor_targets,
-    importance_matrix,
-    usable_factors,
-)
+from disentbench.metrics._importance import fit_factor_predictors
 from disentbench.metrics._result import MetricResult
-from disentbench.metrics._validation import (
-    check_discrete,
-    check_factors_codes,
-    constant_columns,
-    note,
-    rng_from,
-    seed_for_sklearn,
-    train_test_indices,
-)
 from disentbench.metrics.registry import register_metric
 
 EPS = 1e-11
@@ -105,31 +91,10 @@ def dci(
     ``dci.informativeness_test``; matrices ``importance`` (n_codes, n_used_factors), per-factor train/test
     scores, ``fit_cpu_seconds`` (CPU time of each factor's fit) and ``factor_index`` (the factors used).
     """
-    factors, codes = check_factors_codes(factors, codes)
-    flags = check_discrete(discrete, factors.shape[1])
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"dci: unknown estimator {estimator!r}; choose from {ESTIMATORS}")
-    notes: list[str] = []
-    rng = rng_from(random_state)
-    train, test = train_test_indices(len(codes), n_train, n_test, rng, metric="dci")
-    targets = factor_targets(factors, flags)
-    used = usable_factors(targets[train], "dci", notes)
-    seeds = [seed_for_sklearn(rng) for _ in range(factors.shape[1])]
-    constant = constant_columns(codes[train])
-    if constant.any():
-        note(notes, f"dci: constant codes {np.flatnonzero(constant).tolist()} carry no information (zero importance)")
-    fit = importance_matrix(
-        codes[train],
-        targets[train][:, used],
-        codes[test],
-        targets[test][:, used],
-        discrete=flags[used],
-        estimator=estimator,
-        seeds=[s for s, u in zip(seeds, used) if u],
-        n_jobs=n_jobs,
-        lasso_alpha=lasso_alpha,
+    fit, flags, used, notes = fit_factor_predictors(
+        "dci", factors, codes, discrete=discrete, random_state=random_state, n_train=n_train, n_test=n_test,
+        estimator=estimator, n_jobs=n_jobs, lasso_alpha=lasso_alpha,
     )
-    fit.importance[constant] = 0.0
     scores = {
         "dci.disentanglement": disentanglement(fit.importance),
         "dci.completeness": completeness(fit.importance),

@@ -14,17 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentbench.metrics._importance import ESTIMATORS, factor_targets, importance_matrix, usable_factors
+from disentbench.metrics._importance import fit_factor_predictors
 from disentbench.metrics._result import MetricResult
-from disentbench.metrics._validation import (
-    check_discrete,
-    check_factors_codes,
-    constant_columns,
-    note,
-    rng_from,
-    seed_for_sklearn,
-    train_test_indices,
-)
 from disentbench.metrics.registry import register_metric
 
 
@@ -52,28 +43,9 @@ def informativeness(
     discrete factors) and ``informativeness.nmse`` (mean over continuous factors); matrices ``test_score``,
     ``train_score`` (per used factor) and ``factor_index``.
     """
-    factors, codes = check_factors_codes(factors, codes)
-    flags = check_discrete(discrete, factors.shape[1])
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"informativeness: unknown estimator {estimator!r}; choose from {ESTIMATORS}")
-    notes: list[str] = []
-    rng = rng_from(random_state)
-    train, test = train_test_indices(len(codes), n_train, n_test, rng, metric="informativeness")
-    targets = factor_targets(factors, flags)
-    used = usable_factors(targets[train], "informativeness", notes)
-    seeds = [seed_for_sklearn(rng) for _ in range(factors.shape[1])]
-    constant = constant_columns(codes[train])
-    if constant.any():
-        note(notes, f"informativeness: constant codes {np.flatnonzero(constant).tolist()} carry no information")
-    fit = importance_matrix(
-        codes[train],
-        targets[train][:, used],
-        codes[test],
-        targets[test][:, used],
-        discrete=flags[used],
-        estimator=estimator,
-        seeds=[s for s, u in zip(seeds, used) if u],
-        n_jobs=n_jobs,
+    fit, flags, used, notes = fit_factor_predictors(
+        "informativeness", factors, codes, discrete=discrete, random_state=random_state, n_train=n_train,
+        n_test=n_test, estimator=estimator, n_jobs=n_jobs,
     )
     disc = flags[used]
     scores = {"informativeness.score": float(np.mean(fit.test_score))}
