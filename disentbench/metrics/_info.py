@@ -150,7 +150,8 @@ class InfoStatistics:
     """What the information metrics share: labels, entropies and the MI matrix of one representation.
 
     ``mutual_info`` is (n_codes, n_factors) in nats; ``factor_mask`` marks the factors that are
-    scored (single-valued ones are skipped); ``constant_codes`` marks collapsed code columns.
+    scored (single-valued ones are skipped); ``constant_codes`` marks collapsed code columns;
+    ``settings`` holds the estimator settings every information metric records.
     """
 
     mutual_info: np.ndarray
@@ -161,6 +162,7 @@ class InfoStatistics:
     codes: np.ndarray
     factors: np.ndarray
     n_samples: int
+    settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -217,5 +219,7 @@ def information_statistics(
         codes=codes,
         factors=factors,
         n_samples=len(rows),
+        settings={"n_samples": n_samples, "n_bins": n_bins, "discretizer": discretizer,
+                  "random_state": random_state, "n_rows_used": len(rows)},
         notes=notes,
     )

@@ -52,8 +52,7 @@ def dcimig(
     return MetricResult(
         metric="dcimig",
         scores={"dcimig.score": score},
-        settings={"n_samples": n_samples, "n_bins": n_bins, "discretizer": discretizer,
-                  "random_state": random_state, "n_rows_used": stats.n_samples},
+        settings=dict(stats.settings),
         matrices={"mutual_info": stats.mutual_info, "factor_entropy": stats.factor_entropy,
                   "gap_per_code": gap, "best_gap_per_factor": per_factor},
         definition_version="1",

@@ -113,9 +113,7 @@ def infomec(
     return MetricResult(
         metric="infomec",
         scores={"infomec.infom": infom, "infomec.infoc": infoc, "infomec.infoe": infoe},
-        settings={"n_samples": n_samples, "n_bins": n_bins, "discretizer": discretizer,
-                  "active_fraction": active_fraction, "max_iter": max_iter,
-                  "random_state": random_state, "n_rows_used": stats.n_samples},
+        settings={**stats.settings, "active_fraction": active_fraction, "max_iter": max_iter},
         matrices={"nmi": nmi, "code_active": active},
         definition_version="1",
         warnings=notes,

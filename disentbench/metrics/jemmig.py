@@ -56,8 +56,7 @@ def jemmig(
     return MetricResult(
         metric="jemmig",
         scores={"jemmig.score": float(np.mean(1.0 - normalised)), "jemmig.unnormalised": float(np.mean(raw))},
-        settings={"n_samples": n_samples, "n_bins": n_bins, "discretizer": discretizer,
-                  "random_state": random_state, "n_rows_used": stats.n_samples},
+        settings=dict(stats.settings),
         matrices={"mutual_info": stats.mutual_info, "factor_entropy": stats.factor_entropy,
                   "code_entropy": stats.code_entropy, "score_per_factor": per_factor, "factor_scored": keep},
         definition_version="1",

@@ -58,8 +58,7 @@ def mig(
     return MetricResult(
         metric="mig",
         scores={"mig.score": float(np.mean(gaps[keep]))},
-        settings={"n_samples": n_samples, "n_bins": n_bins, "discretizer": discretizer,
-                  "random_state": random_state, "n_rows_used": stats.n_samples},
+        settings=dict(stats.settings),
         matrices={"mutual_info": stats.mutual_info, "factor_entropy": stats.factor_entropy,
                   "gap_per_factor": gaps, "factor_scored": keep},
         definition_version="1",
@@ -108,8 +107,7 @@ def mig_sup(
     return MetricResult(
         metric="mig_sup",
         scores={"mig_sup.score": score},
-        settings={"n_samples": n_samples, "n_bins": n_bins, "discretizer": discretizer,
-                  "random_state": random_state, "n_rows_used": stats.n_samples},
+        settings=dict(stats.settings),
         matrices={"mutual_info": stats.mutual_info, "factor_entropy": stats.factor_entropy,
                   "gap_per_code": gaps, "code_active": active},
         definition_version="1",

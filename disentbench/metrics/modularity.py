@@ -72,8 +72,7 @@ def modularity(
     return MetricResult(
         metric="modularity",
         scores={"modularity.score": float(per_code.mean())},
-        settings={"n_samples": n_samples, "n_bins": n_bins, "discretizer": discretizer,
-                  "random_state": random_state, "n_rows_used": stats.n_samples},
+        settings=dict(stats.settings),
         matrices={"mutual_info": stats.mutual_info, "modularity_per_code": per_code},
         definition_version="1",
         warnings=stats.notes,
