@@ -1,11 +1,13 @@
 """Model + dataset -> code table (cached) -> metrics -> score record.
 
-``evaluate`` accepts three kinds of model file:
+``evaluate`` accepts three kinds of model file, and one pseudo-model:
 
 * a disentbench checkpoint (rebuilt from its config, loaded with ``weights_only=True``);
 * a TorchScript encoder: float images in [0, 1], shape (B, C, 64, 64) -> codes (B, d);
 * a precomputed code file: ``.npz`` with ``codes`` (n, d) and ``indices`` (n,) into the dataset's
-  factor grid (optional string fields ``dataset`` and ``dataset_version`` are checked).
+  factor grid (optional string fields ``dataset`` and ``dataset_version`` are checked);
+* ``ground-truth``: the codes are the factors themselves, normalised to [0, 1] (the task networks' inputs) —
+  the upper anchor of every metric and the "ground truth" row of seed 004's Table 1.
 
 For a model, a seeded sample of grid indices (``n_points`` drawn without replacement, the whole grid
 when it is smaller) is encoded in batches with bounded memory. Interventional metrics (FactorVAE,
@@ -15,7 +17,8 @@ SHA-256 of the indices). Scores come from :func:`disentbench.metrics.compute_met
 classes and codes.
 
 Optional multi-task protocol (seed 004, sec. 4.3 / Table 1): task heads trained on the frozen codes
-against a task file; the test RMSE per task and its mean are added to the record (``multitask.*``).
+against a task file or the dataset's default task set; the mean test RMSE is the score ``multitask.rmse``,
+the per-task RMSEs go to the record's ``tasks`` entry.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ DEFAULT_N_POINTS = 15_000
 DEFAULT_BATCH_SIZE = 256
 RECORD_FORMAT = "disentbench-score-record"
 RECORD_FORMAT_VERSION = 1
+#: the pseudo-model whose codes are the normalised ground-truth factors
+GROUND_TRUTH = "ground-truth"
+#: ``tasks=DEFAULT_TASKS``: the dataset's default task set (what the task models train on)
+DEFAULT_TASKS = "default"
 
 
 class EvaluationError(ValueError):
@@ -115,8 +122,11 @@ def _is_npz(path: Path) -> bool:
 
 
 def open_model(path: Path) -> ModelSource:
-    """Open a checkpoint, TorchScript encoder or code file; raise a clear error for anything else."""
+    """Open a checkpoint, TorchScript encoder or code file (or the ``ground-truth`` pseudo-model); raise a
+    clear error for anything else."""
     path = Path(path)
+    if str(path) == GROUND_TRUTH and not path.exists():
+        return ModelSource(path, GROUND_TRUTH, hashlib.sha256(GROUND_TRUTH.encode()).hexdigest(), GROUND_TRUTH, "")
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     sha = file_sha256(path)
@@ -280,8 +290,8 @@ def multitask_rmse(
     lr: float = 1e-4,
     test_fraction: float = 0.2,
     hidden: Sequence[int] = (300, 300, 300),
-) -> dict[str, float]:
-    """Test RMSE of multi-task heads trained on frozen codes (seed 004, sec. 4.3, Table 1; app. C:
+) -> np.ndarray:
+    """Per-task test RMSE of multi-task heads trained on frozen codes (seed 004, sec. 4.3, Table 1; app. C:
     30 epochs, batch 64, Adam lr 1e-4). One Table-3 head per task; loss = sum of task MSEs;
     RMSE_t = sqrt(mean_test (ŷ_t − y_t)²) on a seeded held-out split."""
     import torch
@@ -313,9 +323,23 @@ def multitask_rmse(
     with torch.no_grad():
         err = heads(x[test]) - y[test]
         rmse = torch.sqrt((err**2).mean(dim=0)).double().numpy()
-    out = {"multitask.rmse": float(rmse.mean())}
-    out.update({f"multitask.rmse_task{t}": float(v) for t, v in enumerate(rmse)})
-    return out
+    return rmse
+
+
+def resolve_tasks(tasks: Path | str | None, dataset) -> tuple[Any, dict[str, Any]] | None:
+    """The task set of the multi-task protocol (a task file, or ``"default"``: the dataset's default set)
+    and its description for the record; None without tasks. A file for another factor space is refused."""
+    from disentbench.tasks import TaskSet, default_task_set
+
+    if tasks is None:
+        return None
+    if str(tasks) == DEFAULT_TASKS and not Path(tasks).exists():
+        taskset = default_task_set(dataset.factor_space)
+        return taskset, {"file": None, "default": True, "seed": taskset.seed, "n_tasks": taskset.n_tasks}
+    taskset = TaskSet.load(tasks)
+    if taskset.factor_space != dataset.factor_space:
+        raise EvaluationError(f"{tasks}: the task file was generated for another factor space than {dataset.name}'s")
+    return taskset, {"file": str(tasks), "sha256": file_sha256(Path(tasks)), "seed": taskset.seed, "n_tasks": taskset.n_tasks}
 
 
 # -- the evaluation ---------------------------------------------------------------------------
@@ -333,7 +357,7 @@ def evaluate(
     n_points: int | None = DEFAULT_N_POINTS,
     tier: str | None = None,
     name: str | None = None,
-    tasks: Path | None = None,
+    tasks: Path | str | None = None,
     task_epochs: int = 30,
     batch_size: int = DEFAULT_BATCH_SIZE,
     use_cache: bool = True,
@@ -341,7 +365,8 @@ def evaluate(
     progress: bool = True,
     dataset=None,
 ) -> dict[str, Any]:
-    """Evaluate a model file on a dataset and return the score record (a JSON-ready dict)."""
+    """Evaluate a model file (or ``ground-truth``) on a dataset and return the score record (a JSON-ready
+    dict). ``tasks``: a task file or ``"default"`` adds the multi-task protocol."""
     from disentbench import __version__
     from disentbench import metrics as metric_engine
     from disentbench.leaderboard import LEADERBOARD_VERSION
@@ -354,9 +379,13 @@ def evaluate(
     space = dataset.factor_space
     source = open_model(model)
     selected = metric_engine.registry.resolve_selection(metrics)
+    task_spec = resolve_tasks(tasks, dataset)
     if source.kind == "codes":
         codes, indices = load_code_file(source.path, dataset)
         from_cache = False
+    elif source.kind == GROUND_TRUTH:
+        indices = sample_indices(space.n_points, n_points, seed)
+        codes, from_cache = space.normalised(space.index_to_classes(indices)).astype(np.float32), False
     else:
         channels = source.info.get("channels")
         if channels is not None and int(channels) != int(dataset.channels):
@@ -373,16 +402,13 @@ def evaluate(
     for result in results.values():
         scores.update(result.scores)
     task_info = None
-    if tasks is not None:
-        from disentbench.tasks import TaskSet
-
-        taskset = TaskSet.load(tasks)
-        if taskset.factor_space != space:
-            raise EvaluationError(f"{tasks}: the task file was generated for another factor space than {dataset.name}'s")
-        scores.update(multitask_rmse(codes, taskset.targets(classes), seed=seed, epochs=task_epochs))
-        task_info = {"file": str(tasks), "sha256": file_sha256(Path(tasks)), "n_tasks": taskset.n_tasks, "epochs": task_epochs}
+    if task_spec is not None:
+        taskset, task_info = task_spec
+        rmse = multitask_rmse(codes, taskset.targets(classes), seed=seed, epochs=task_epochs)
+        scores["multitask.rmse"] = float(rmse.mean())
+        task_info.update(epochs=task_epochs, rmse_per_task=[float(v) for v in rmse])
     tier = tier or "custom"
-    model_name = name or (source.model_type if source.kind == "checkpoint" else source.path.stem)
+    model_name = name or (source.model_type if source.kind in ("checkpoint", GROUND_TRUTH) else source.path.stem)
     n_used = len(indices)
     record = {
         "record_format": RECORD_FORMAT,
@@ -401,7 +427,7 @@ def evaluate(
             "kind": source.kind,
             "sha256": source.sha256,
             "model_type": source.model_type,
-            "representation": source.info.get("representation", "codes" if source.kind == "codes" else None),
+            "representation": source.info.get("representation", "codes" if source.kind in ("codes", GROUND_TRUTH) else None),
         },
         "n_points": n_used,
         "codes_from_cache": from_cache,
@@ -433,7 +459,7 @@ def format_record(
     from disentbench.leaderboard import ordered_metrics
 
     if keys is None:
-        keys = [k for k in ordered_metrics(record["metrics"]) if not k.startswith("multitask.rmse_task")]
+        keys = ordered_metrics(record["metrics"])
     head = (
         f"{record['model']} on {record['dataset']} v{record['dataset_version']} — tier {record['tier']}, "
         f"seed {record['seed']}, preset {record['preset']}, {record['n_points']} points, code dim {record['code_dim']}"
@@ -452,12 +478,15 @@ def format_record(
 
 # -- tiers: training + evaluation protocols, CI regression -------------------------------------
 #: how a tier's leaderboard rows are evaluated (the smoke tier uses the ``fast`` preset: the reference
-#: DCI with 100-stage boosted trees per factor takes over 10 minutes per model on two CPU cores)
+#: DCI with 100-stage boosted trees per factor takes over 10 minutes per model on two CPU cores). Both add
+#: the multi-task protocol on the default task set (seed 004 Table 1: 30 epochs; smoke: 10, ~1,900 steps).
 TIER_PROTOCOLS: dict[str, dict[str, Any]] = {
-    "smoke": {"metrics": "default", "preset": "fast", "n_points": DEFAULT_N_POINTS, "threads": 2},
-    "paper": {"metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "threads": None},
+    "smoke": {"metrics": "default", "preset": "fast", "n_points": DEFAULT_N_POINTS, "threads": 2,
+              "tasks": DEFAULT_TASKS, "task_epochs": 10},
+    "paper": {"metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "threads": None,
+              "tasks": DEFAULT_TASKS, "task_epochs": 30},
 }
-SMOKE_MODELS = ("random", "single-task", "one-head", "multi-head", "ae", "vae", "beta-vae", "factor-vae")
+SMOKE_MODELS = (GROUND_TRUTH, "random", "single-task", "one-head", "multi-head", "ae", "vae", "beta-vae", "factor-vae")
 SMOKE_DATASETS = ("dsprites-procedural", "shapes3d-procedural")
 SMOKE_SEEDS = (0, 1, 2)
 #: the fixed subset of the smoke tier that CI retrains and compares: (model, dataset, seed)
@@ -480,9 +509,12 @@ def protocol(tier: str) -> dict[str, Any]:
 def train_run(
     model: str, dataset: str, seed: int, tier: str, run_dir: Path, *, quiet: bool = True, tasks: Path | None = None
 ) -> Path:
-    """Train a reference model with ``disentbench train`` in a subprocess; returns its ``model.pt``."""
+    """Train a reference model with ``disentbench train`` in a subprocess; returns its ``model.pt``
+    (``ground-truth`` has nothing to train and is returned as is)."""
     import sys
 
+    if model == GROUND_TRUTH:
+        return Path(GROUND_TRUTH)
     run_dir = Path(run_dir)
     final = run_dir / "model.pt"
     if final.is_file():
@@ -509,7 +541,7 @@ def evaluate_run(model_file: Path, model: str, dataset: str, seed: int, tier: st
     """Score a trained run with its tier's protocol."""
     p = protocol(tier)
     return evaluate(model_file, dataset, metrics=p["metrics"], preset=p["preset"], seed=seed, n_points=p["n_points"],
-                    tier=tier, name=model, progress=progress)
+                    tier=tier, name=model, tasks=p.get("tasks"), task_epochs=p.get("task_epochs", 30), progress=progress)
 
 
 @dataclass

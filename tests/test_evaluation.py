@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,9 +174,39 @@ def test_multitask_rmse_learns_and_is_deterministic():
     targets = np.stack([codes[:, 0] * 2, codes[:, 1] - codes[:, 2]], 1)
     a = ev.multitask_rmse(codes, targets, seed=1, epochs=15, lr=1e-2, hidden=(32,))
     b = ev.multitask_rmse(codes, targets, seed=1, epochs=15, lr=1e-2, hidden=(32,))
-    assert a == b
-    assert set(a) == {"multitask.rmse", "multitask.rmse_task0", "multitask.rmse_task1"}
-    assert a["multitask.rmse"] < 0.5 * float(targets.std(axis=0).mean())
+    assert np.array_equal(a, b) and a.shape == (2,)
+    assert (a < 0.5 * targets.std(axis=0)).all()
+    shuffled = ev.multitask_rmse(codes[::-1].copy(), targets, seed=1, epochs=15, lr=1e-2, hidden=(32,))
+    assert (shuffled > 0.8 * targets.std(axis=0)).all()  # codes unrelated to the targets explain nothing
+
+
+def test_ground_truth_pseudo_model_is_every_metric_s_upper_anchor(toy, cache):
+    record = run(ev.GROUND_TRUTH, toy, metrics="mig,mig_sup,modularity")
+    assert record["model"] == "ground-truth" and record["model_source"]["kind"] == "ground-truth"
+    assert record["code_dim"] == 3 and record["n_points"] == toy.factor_space.n_points
+    scores = record["metrics"]
+    assert scores["mig.score"] == pytest.approx(1.0) and scores["modularity.score"] == pytest.approx(1.0)
+    assert scores["mig_sup.score"] == pytest.approx(1.0)
+
+
+def test_default_task_protocol_scores_rmse_and_records_each_task(toy, cache, tmp_path):
+    from disentbench.tasks import default_task_set
+
+    truth = run(ev.GROUND_TRUTH, toy, tasks=ev.DEFAULT_TASKS, task_epochs=3)
+    tasks = truth["tasks"]
+    assert tasks["default"] and tasks["n_tasks"] == 10 and tasks["epochs"] == 3 and len(tasks["rmse_per_task"]) == 10
+    assert truth["metrics"]["multitask.rmse"] == pytest.approx(np.mean(tasks["rmse_per_task"]))
+    assert not any(k.startswith("multitask.rmse_task") for k in truth["metrics"])
+    path = tmp_path / "tasks.h5"
+    default_task_set(toy.factor_space).save(path, grid=False)
+    from_file = run(ev.GROUND_TRUTH, toy, tasks=path, task_epochs=3)
+    assert from_file["metrics"]["multitask.rmse"] == truth["metrics"]["multitask.rmse"]
+    assert from_file["tasks"]["file"] == str(path) and len(from_file["tasks"]["sha256"]) == 64
+
+
+def test_ground_truth_needs_no_training(tmp_path):
+    assert ev.train_run(ev.GROUND_TRUTH, "toy", 0, "smoke", tmp_path / "run") == Path(ev.GROUND_TRUTH)
+    assert not (tmp_path / "run").exists()
 
 
 def test_cli_evaluate_writes_record_and_leaderboard(tmp_path, toy, cache, monkeypatch, capsys):

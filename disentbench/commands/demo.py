@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from disentbench import evaluation as ev
     from disentbench import leaderboard as lb
     from disentbench.data import get_dataset
-    from disentbench.tasks import TaskSet
+    from disentbench.tasks import default_task_set
 
     if args.seed < 0:
         raise ValueError(f"--seed must be non-negative, got {args.seed}")
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             f"{dict(zip(space.names, space.sizes))} (rendered on demand; {len(sample)} test renders ok)")
 
     tasks_path = work / "tasks.h5"
-    tasks = TaskSet.generate(space, 10, 0)
+    tasks = default_task_set(space)
     if not tasks_path.exists():
         tasks.save(tasks_path, grid=False)
     step(2, f"tasks: {tasks.n_tasks} random tanh-MLP tasks (seed 0, the trainer's default set) -> {tasks_path}")

@@ -10,21 +10,22 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="score a model (checkpoint, TorchScript encoder or .npz code file) on a dataset",
+        help="score a model (checkpoint, TorchScript encoder, .npz code file or ground-truth) on a dataset",
         description=(
             "Encode a seeded sample of the dataset's factor grid (cached), compute the metrics, write a score "
             "record and print a table. MODEL: a disentbench checkpoint, a TorchScript encoder "
-            "((B,C,64,64) images in [0,1] -> (B,d) codes) or an .npz with 'codes' and 'indices'."
+            "((B,C,64,64) images in [0,1] -> (B,d) codes), an .npz with 'codes' and 'indices', or 'ground-truth' "
+            "(the normalised factors as codes: every metric's upper anchor)."
         ),
     )
-    parser.add_argument("--model", required=True, type=Path, help="checkpoint, TorchScript file or .npz code file")
+    parser.add_argument("--model", required=True, type=Path, help="checkpoint, TorchScript file, .npz code file or 'ground-truth'")
     parser.add_argument("--dataset", required=True, help="dataset name (e.g. dsprites-procedural)")
     parser.add_argument("--metrics", default="default", help="default | all | comma-separated metric names")
     parser.add_argument("--preset", default="reference", help="metric settings preset (default: reference)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample and of every metric (default 0)")
     parser.add_argument("--n-points", type=int, default=None, help="grid points to encode (default 15000; 0 = whole grid)")
     parser.add_argument("--tier", default=None, help="tier stamped on the record (smoke, paper; default custom)")
-    parser.add_argument("--tasks", type=Path, default=None, help="task file: add the multi-task protocol (heads on frozen codes)")
+    parser.add_argument("--tasks", type=Path, default=None, help="task file, or 'default' (the dataset's default set): add the multi-task protocol (heads on frozen codes)")
     parser.add_argument("--task-epochs", type=int, default=30, help="epochs of the multi-task heads (default 30, seed 004)")
     parser.add_argument("--out", type=Path, default=None, help="write the score record (JSON) here")
     parser.add_argument("--leaderboard", type=Path, default=None, help="also add the record to this leaderboard directory")

@@ -7,17 +7,26 @@ appendix H. See ``docs/tasks.md``.
 from disentbench.tasks.io import load_statistics, load_targets, load_task_set, save_task_set
 from disentbench.tasks.network import ACTIVATIONS, TaskNetwork
 from disentbench.tasks.stats import TargetStatistics, TaskStatistics
-from disentbench.tasks.taskset import DEFAULT_CHUNK_SIZE, FACTOR_MODES, GENERATOR_VERSION, TaskSet
+from disentbench.tasks.taskset import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_N_TASKS,
+    FACTOR_MODES,
+    GENERATOR_VERSION,
+    TaskSet,
+    default_task_set,
+)
 
 __all__ = [
     "ACTIVATIONS",
     "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_N_TASKS",
     "FACTOR_MODES",
     "GENERATOR_VERSION",
     "TargetStatistics",
     "TaskNetwork",
     "TaskSet",
     "TaskStatistics",
+    "default_task_set",
     "load_statistics",
     "load_targets",
     "load_task_set",

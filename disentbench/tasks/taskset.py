@@ -36,6 +36,9 @@ FACTOR_MODES = ("all", "random-subset", "halves")
 NORMALISATION = "unit-interval: class / (size - 1), 0 for single-valued factors"
 SEED_DERIVATION = "task i: SeedSequence(seed, spawn_key=(i,)); parameters spawn_key (i, 0), subset spawn_key (i, 1)"
 DEFAULT_CHUNK_SIZE = 16384
+#: the default task set of a dataset: what the task models train on and what the downstream protocol scores
+DEFAULT_N_TASKS = 10
+DEFAULT_TASK_SEED = 0
 #: Rows are evaluated in blocks padded (with zeros) to a multiple of this: BLAS kernels treat the
 #: remainder rows of a block with other code paths whose float32 sums can differ in the last bit, so
 #: padding makes every target independent of the chunk size and of the rows it is evaluated with.
@@ -329,3 +332,8 @@ class TaskSet:
 
     def to_json(self) -> str:
         return json.dumps(self.describe(), sort_keys=True)
+
+
+def default_task_set(space: FactorSpace, n_tasks: int = DEFAULT_N_TASKS) -> TaskSet:
+    """The dataset's default task set (seed 004 sec. 3.1: ``n_tasks`` tasks over all factors, seed 0)."""
+    return TaskSet.generate(space, n_tasks, DEFAULT_TASK_SEED)

@@ -97,7 +97,7 @@ def _fingerprint(task_set) -> str:
 def resolve_task_set(data_spec: dict, dataset, tasks_path=None):
     """The task set of a run (``--tasks`` file, or the dataset's default set: seed 0, ``n_tasks`` tasks) and a
     plain description of it for the run spec. A file made for another factor space is refused."""
-    from disentbench.tasks import TaskSet
+    from disentbench.tasks import DEFAULT_N_TASKS, TaskSet, default_task_set
 
     if tasks_path is not None:
         task_set = TaskSet.load(tasks_path)
@@ -109,7 +109,7 @@ def resolve_task_set(data_spec: dict, dataset, tasks_path=None):
                 f"({dict(zip(dataset.factor_space.names, dataset.factor_space.sizes))})"
             )
     else:
-        task_set = TaskSet.generate(dataset.factor_space, int(data_spec.get("n_tasks", 10)), 0)
+        task_set = default_task_set(dataset.factor_space, int(data_spec.get("n_tasks", DEFAULT_N_TASKS)))
     if "task_index" in data_spec and not 0 <= int(data_spec["task_index"]) < task_set.n_tasks:
         raise ValueError(f"task index {data_spec['task_index']} out of range for {task_set.n_tasks} tasks")
     info = {
