@@ -168,3 +168,24 @@ def test_cli_add_render_check(board, tmp_path, capsys):
     assert main(["leaderboard", "check", "--dir", str(board)]) == 2
     err = capsys.readouterr().err
     assert "line 2" in err and "dci.disentanglement" in err and "not finite" in err
+
+
+def test_study_tables_judge_the_ordering_with_rmse_lower_is_better(board):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "leaderboards" / "study_tables.py"
+    spec = importlib.util.spec_from_file_location("study_tables", script)
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    ranks = {"multi-head": 4, "one-head": 3, "single-task": 2, "random": 1}
+    records = [make_record(model, seed, **{"mig.score": r / 10 + seed / 1000, "multitask.rmse": 10.0 - r,
+                                           "dci.completeness": 0.5 - r / 10})
+               for model, r in ranks.items() for seed in (0, 1)]
+    lb.add_records(records, board)
+    groups = {a.model: a for a in lb.aggregate(lb.read_table(board / "smoke.csv"))}
+    assert study.ordering_holds(groups, "mig.score") == "yes"
+    assert study.ordering_holds(groups, "multitask.rmse") == "yes"  # the best model has the lowest RMSE
+    assert study.ordering_holds(groups, "dci.completeness") == "no"
+    assert study.ordering_holds(groups, "dci.disentanglement") == "—"
+    assert study.cell(groups["random"], "mig.score") == "0.101 ± 0.001 (n=2)"
