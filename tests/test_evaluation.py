@@ -284,3 +284,17 @@ def test_populate_adds_missing_rows_and_resumes(tmp_path, toy, cache, monkeypatc
     rows = lb.check(board)[0].rows
     assert sorted((r["model"], r["seed"]) for r in rows) == [("ae", "0"), ("ae", "1"), ("random", "0"), ("random", "1")]
     assert "1 run(s) to do, 3 already" in capsys.readouterr().out
+
+
+def test_cli_evaluates_ground_truth_with_the_default_tasks(tmp_path, toy, cache, monkeypatch, capsys):
+    import disentbench.data
+
+    monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
+    monkeypatch.chdir(tmp_path)  # no file named "ground-truth" or "default" here
+    out = tmp_path / "rec.json"
+    argv = ["evaluate", "--model", "ground-truth", "--dataset", "toy", "--metrics", "mig", "--n-points", "0",
+            "--tasks", "default", "--task-epochs", "1", "--quiet", "--out", str(out)]
+    assert main(argv) == 0
+    record = json.loads(out.read_text())
+    assert record["model"] == "ground-truth" and record["tasks"]["default"] and record["tasks"]["epochs"] == 1
+    assert "multitask.rmse" in capsys.readouterr().out
