@@ -500,10 +500,26 @@ CI_SUBSETS: dict[str, tuple[tuple[str, str, int], ...]] = {
 CI_TOLERANCE = 0.02
 
 
+#: evaluation settings outside any tier (``disentbench evaluate`` without ``--tier``)
+CUSTOM_SETTINGS: dict[str, Any] = {
+    "metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "tasks": None, "task_epochs": 30,
+}
+
+
 def protocol(tier: str) -> dict[str, Any]:
     if tier not in TIER_PROTOCOLS:
         raise ValueError(f"unknown tier {tier!r}; tiers: {', '.join(TIER_PROTOCOLS)}")
     return dict(TIER_PROTOCOLS[tier])
+
+
+def evaluation_settings(tier: str | None, **given: Any) -> dict[str, Any]:
+    """The settings of an evaluation: a known tier's protocol (so its rows compare with that tier's table),
+    else :data:`CUSTOM_SETTINGS`; every setting given explicitly (not None) overrides."""
+    settings = dict(CUSTOM_SETTINGS)
+    if tier in TIER_PROTOCOLS:
+        settings.update({k: v for k, v in TIER_PROTOCOLS[tier].items() if k in settings})
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return settings
 
 
 def train_run(
@@ -539,9 +555,8 @@ def train_run(
 
 def evaluate_run(model_file: Path, model: str, dataset: str, seed: int, tier: str, *, progress: bool = False) -> dict:
     """Score a trained run with its tier's protocol."""
-    p = protocol(tier)
-    return evaluate(model_file, dataset, metrics=p["metrics"], preset=p["preset"], seed=seed, n_points=p["n_points"],
-                    tier=tier, name=model, tasks=p.get("tasks"), task_epochs=p.get("task_epochs", 30), progress=progress)
+    protocol(tier)  # an unknown tier is an error here
+    return evaluate(model_file, dataset, seed=seed, tier=tier, name=model, progress=progress, **evaluation_settings(tier))
 
 
 @dataclass

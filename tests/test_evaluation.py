@@ -298,3 +298,12 @@ def test_cli_evaluates_ground_truth_with_the_default_tasks(tmp_path, toy, cache,
     record = json.loads(out.read_text())
     assert record["model"] == "ground-truth" and record["tasks"]["default"] and record["tasks"]["epochs"] == 1
     assert "multitask.rmse" in capsys.readouterr().out
+
+
+def test_a_tier_s_protocol_is_the_default_and_explicit_settings_win():
+    smoke = ev.evaluation_settings("smoke")
+    assert (smoke["preset"], smoke["tasks"], smoke["task_epochs"]) == ("fast", ev.DEFAULT_TASKS, 10)
+    assert ev.evaluation_settings("smoke", preset="reference", task_epochs=None)["preset"] == "reference"
+    assert ev.evaluation_settings("smoke", task_epochs=None)["task_epochs"] == 10  # None = not given
+    assert ev.evaluation_settings(None) == ev.CUSTOM_SETTINGS == ev.evaluation_settings("my-own-tier")
+    assert ev.evaluation_settings(None)["tasks"] is None  # no multi-task protocol unless asked

@@ -15,18 +15,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Encode a seeded sample of the dataset's factor grid (cached), compute the metrics, write a score "
             "record and print a table. MODEL: a disentbench checkpoint, a TorchScript encoder "
             "((B,C,64,64) images in [0,1] -> (B,d) codes), an .npz with 'codes' and 'indices', or 'ground-truth' "
-            "(the normalised factors as codes: every metric's upper anchor)."
+            "(the normalised factors as codes: every metric's upper anchor). With --tier smoke|paper the tier's "
+            "protocol (metrics, preset, points, tasks) is the default, so the record compares with that table."
         ),
     )
     parser.add_argument("--model", required=True, type=Path, help="checkpoint, TorchScript file, .npz code file or 'ground-truth'")
     parser.add_argument("--dataset", required=True, help="dataset name (e.g. dsprites-procedural)")
-    parser.add_argument("--metrics", default="default", help="default | all | comma-separated metric names")
-    parser.add_argument("--preset", default="reference", help="metric settings preset (default: reference)")
+    parser.add_argument("--metrics", default=None, help="default | all | comma-separated metric names (default: default)")
+    parser.add_argument("--preset", default=None, help="metric settings preset (default: reference, or the tier's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample and of every metric (default 0)")
     parser.add_argument("--n-points", type=int, default=None, help="grid points to encode (default 15000; 0 = whole grid)")
-    parser.add_argument("--tier", default=None, help="tier stamped on the record (smoke, paper; default custom)")
-    parser.add_argument("--tasks", type=Path, default=None, help="task file, or 'default' (the dataset's default set): add the multi-task protocol (heads on frozen codes)")
-    parser.add_argument("--task-epochs", type=int, default=30, help="epochs of the multi-task heads (default 30, seed 004)")
+    parser.add_argument("--tier", default=None, help="tier of the record (smoke, paper: its protocol; default custom)")
+    parser.add_argument("--tasks", type=Path, default=None, help="task file, or 'default' (the dataset's default set): add the multi-task protocol (heads on frozen codes; default: none, or the tier's)")
+    parser.add_argument("--task-epochs", type=int, default=None, help="epochs of the multi-task heads (default 30 as seed 004, or the tier's)")
     parser.add_argument("--out", type=Path, default=None, help="write the score record (JSON) here")
     parser.add_argument("--leaderboard", type=Path, default=None, help="also add the record to this leaderboard directory")
     parser.add_argument("--name", default=None, help="model name in the record / leaderboard (default: the model type)")
@@ -43,18 +44,16 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--leaderboard needs --name MODEL_NAME (the row's model name)")
     if args.seed < 0:
         raise ValueError(f"--seed must be non-negative, got {args.seed}")
-    n_points = evaluation.DEFAULT_N_POINTS if args.n_points is None else (args.n_points or None)
+    settings = evaluation.evaluation_settings(args.tier, metrics=args.metrics, preset=args.preset, n_points=args.n_points,
+                                              tasks=args.tasks, task_epochs=args.task_epochs)
+    settings["n_points"] = settings["n_points"] or None  # 0: the whole grid
     record = evaluation.evaluate(
         args.model,
         args.dataset,
-        metrics=args.metrics,
-        preset=args.preset,
         seed=args.seed,
-        n_points=n_points,
         tier=args.tier,
         name=args.name,
-        tasks=args.tasks,
-        task_epochs=args.task_epochs,
+        **settings,
         batch_size=args.batch_size,
         use_cache=not args.no_cache,
         progress=not args.quiet and sys.stderr.isatty(),
