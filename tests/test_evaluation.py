@@ -307,3 +307,20 @@ def test_a_tier_s_protocol_is_the_default_and_explicit_settings_win():
     assert ev.evaluation_settings("smoke", task_epochs=None)["task_epochs"] == 10  # None = not given
     assert ev.evaluation_settings(None) == ev.CUSTOM_SETTINGS == ev.evaluation_settings("my-own-tier")
     assert ev.evaluation_settings(None)["tasks"] is None  # no multi-task protocol unless asked
+
+
+def test_populate_scores_ground_truth_without_training_and_reevaluates_it(tmp_path, toy, cache, monkeypatch, capsys):
+    import disentbench.data
+
+    monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
+    monkeypatch.setitem(ev.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
+    board = tmp_path / "v1"
+    argv = ["leaderboard", "populate", "--dir", str(board), "--models", "ground-truth", "--datasets", "toy",
+            "--seeds", "0", "--work-dir", str(tmp_path / "runs")]
+    assert main(argv) == 0 and main(argv) == 0
+    assert "0 run(s) to do, 1 already" in capsys.readouterr().out
+    assert main(argv + ["--reevaluate"]) == 0
+    assert "1 run(s) to do, 1 already" in capsys.readouterr().out
+    rows = lb.check(board)[0].rows
+    assert len(rows) == 1 and float(rows[0]["mig.score"]) == pytest.approx(1.0)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("model.pt"))
