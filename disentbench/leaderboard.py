@@ -426,6 +426,8 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
         "",
         f"Rendered from `{table.path.name}` by `disentbench leaderboard render`; do not edit by hand.",
         "Cells are mean ± sample standard deviation (ddof=1) over seeds; `–`: not computed.",
+        "Higher is better except `multitask.rmse` (test RMSE of multi-task heads on the frozen codes, seed 004",
+        "Table 1; lower is better). `ground-truth`: the normalised factors as codes (the upper anchor).",
         "",
     ]
     groups: dict[tuple[str, str, str], list[Aggregate]] = {}
