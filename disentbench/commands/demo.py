@@ -12,7 +12,8 @@ from pathlib import Path
 
 DATASET = "dsprites-procedural"
 MODEL = "multi-head"
-STUDY_MODELS = ("multi-head", "one-head", "single-task", "random")
+#: committed rows shown beside the run: the study's models and the ground truth (the upper anchor)
+STUDY_MODELS = ("multi-head", "one-head", "single-task", "random", "ground-truth")
 
 
 def register(subparsers) -> None:
