@@ -207,6 +207,18 @@ def check_codes(codes: np.ndarray, what: str) -> np.ndarray:
     return codes
 
 
+#: a code dimension whose spread is below this fraction of its magnitude is reported as collapsed
+COLLAPSE_RATIO = 1e-3
+
+
+def collapsed_dimensions(codes: np.ndarray) -> list[int]:
+    """Dimensions j with std_j ≤ COLLAPSE_RATIO · (|mean_j| + std_j): constant up to numerical noise, whatever
+    the scale (a collapsed or saturated encoder). Histogram metrics, being scale-invariant, still read them."""
+    codes = np.asarray(codes, dtype=np.float64)
+    std, mean = codes.std(axis=0), np.abs(codes.mean(axis=0))
+    return [int(j) for j in np.nonzero(std <= COLLAPSE_RATIO * (mean + std))[0]]
+
+
 def _indices_hash(indices: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(indices, dtype=np.int64).tobytes()).hexdigest()
 
@@ -398,6 +410,11 @@ def evaluate(
             source, dataset, indices, batch_size=batch_size, progress=progress, use_cache=use_cache, root=cache_root
         )
     classes = space.index_to_classes(indices)
+    collapsed = collapsed_dimensions(codes)
+    warnings = [] if not collapsed else [
+        f"{len(collapsed)} of {codes.shape[1]} code dimensions are constant up to noise (std ≤ {COLLAPSE_RATIO:g} × "
+        f"magnitude): {collapsed[:20]}; the model may have collapsed, and scale-invariant metrics read that noise"
+    ]
     results = metric_engine.compute_metrics(classes, codes, selected, preset=preset, random_state=seed)
     scores: dict[str, float] = {}
     for result in results.values():
@@ -440,6 +457,7 @@ def evaluate(
         "leaderboard_version": LEADERBOARD_VERSION,
         "commit": git_commit(),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "warnings": warnings,
         "elapsed_s": round(time.perf_counter() - start, 3),
     }
     return record
@@ -474,6 +492,7 @@ def format_record(
         for row in reference_rows:
             cells.append(f"{float(row[key]):.4f}" if row.get(key) else "–")
         lines.append(key.ljust(width) + "".join(c.rjust(col) for c in cells))
+    lines += [f"warning: {w}" for w in record.get("warnings", [])]
     return "\n".join(lines)
 
 

@@ -324,3 +324,18 @@ def test_populate_scores_ground_truth_without_training_and_reevaluates_it(tmp_pa
     rows = lb.check(board)[0].rows
     assert len(rows) == 1 and float(rows[0]["mig.score"]) == pytest.approx(1.0)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("model.pt"))
+
+
+def test_collapsed_code_dimensions_are_reported_whatever_their_scale(tmp_path, toy, cache):
+    rng = np.random.default_rng(0)
+    n = toy.factor_space.n_points
+    healthy = toy.factor_space.normalised(toy.factor_space.all_classes()) * 1e-6  # tiny scale, real signal
+    collapsed = 0.7 + 1e-7 * rng.normal(size=(n, 1))  # a saturated unit: constant up to noise
+    assert ev.collapsed_dimensions(np.hstack([healthy, collapsed])) == [3]
+    assert ev.collapsed_dimensions(np.zeros((n, 2))) == [0, 1]
+    path = tmp_path / "codes.npz"
+    np.savez(path, codes=np.hstack([healthy, collapsed]).astype(np.float32), indices=np.arange(n))
+    record = run(path, toy)
+    assert len(record["warnings"]) == 1 and "[3]" in record["warnings"][0]
+    assert "warning: 1 of 4 code dimensions" in ev.format_record(record)
+    assert run(ev.GROUND_TRUTH, toy)["warnings"] == []
