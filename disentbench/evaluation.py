@@ -126,7 +126,8 @@ def open_model(path: Path) -> ModelSource:
     clear error for anything else."""
     path = Path(path)
     if str(path) == GROUND_TRUTH and not path.exists():
-        return ModelSource(path, GROUND_TRUTH, hashlib.sha256(GROUND_TRUTH.encode()).hexdigest(), GROUND_TRUTH, "")
+        return ModelSource(path, GROUND_TRUTH, hashlib.sha256(GROUND_TRUTH.encode()).hexdigest(), GROUND_TRUTH, "",
+                           info={"representation": "normalised factors"})
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     sha = file_sha256(path)
@@ -395,21 +396,21 @@ def evaluate(
     task_spec = resolve_tasks(tasks, dataset)
     if source.kind == "codes":
         codes, indices = load_code_file(source.path, dataset)
-        from_cache = False
-    elif source.kind == GROUND_TRUTH:
-        indices = sample_indices(space.n_points, n_points, seed)
-        codes, from_cache = space.normalised(space.index_to_classes(indices)).astype(np.float32), False
     else:
+        indices = sample_indices(space.n_points, n_points, seed)
+    classes = space.index_to_classes(indices)
+    from_cache = False
+    if source.kind == GROUND_TRUTH:
+        codes = space.normalised(classes).astype(np.float32)
+    elif source.kind != "codes":
         channels = source.info.get("channels")
         if channels is not None and int(channels) != int(dataset.channels):
             raise EvaluationError(
                 f"{source.path}: the model takes {channels}-channel images but {dataset.name} has {dataset.channels}"
             )
-        indices = sample_indices(space.n_points, n_points, seed)
         codes, from_cache = cached_codes(
             source, dataset, indices, batch_size=batch_size, progress=progress, use_cache=use_cache, root=cache_root
         )
-    classes = space.index_to_classes(indices)
     collapsed = collapsed_dimensions(codes)
     warnings = [] if not collapsed else [
         f"{len(collapsed)} of {codes.shape[1]} code dimensions are constant up to noise (std ≤ {COLLAPSE_RATIO:g} × "
@@ -426,7 +427,7 @@ def evaluate(
         scores["multitask.rmse"] = float(rmse.mean())
         task_info.update(epochs=task_epochs, rmse_per_task=[float(v) for v in rmse])
     tier = tier or "custom"
-    model_name = name or (source.model_type if source.kind in ("checkpoint", GROUND_TRUTH) else source.path.stem)
+    model_name = name or (source.model_type if source.kind == "checkpoint" else source.path.stem)
     n_used = len(indices)
     record = {
         "record_format": RECORD_FORMAT,
@@ -445,7 +446,7 @@ def evaluate(
             "kind": source.kind,
             "sha256": source.sha256,
             "model_type": source.model_type,
-            "representation": source.info.get("representation", "codes" if source.kind in ("codes", GROUND_TRUTH) else None),
+            "representation": source.info.get("representation", "codes" if source.kind == "codes" else None),
         },
         "n_points": n_used,
         "codes_from_cache": from_cache,
