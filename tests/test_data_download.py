@@ -208,3 +208,25 @@ def test_too_little_free_space_is_reported_before_downloading(server, tmp_path, 
     with pytest.raises(DataError, match="needs 1,024,000 more bytes"):
         fetch_file(_spec(server), tmp_path, progress=False)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("cut", [300_000, 1])
+def test_cut_off_download_without_published_size_is_kept_and_resumed(server, tmp_path, cut):
+    """Issue 17.1: with size 0 in the manifest, Content-Length tells a short transfer from a bad file."""
+    spec = _spec(server, size=0)
+    server.cut = cut
+    with pytest.raises(DataError, match=f"stopped at {cut:,} of 1,024,000 bytes.*resume"):
+        fetch_file(spec, tmp_path, progress=False)
+    assert (tmp_path / "data.bin.part").stat().st_size == cut and not (tmp_path / "data.bin").exists()
+    server.cut = 1000  # the resumed transfer is cut too: Content-Range gives the total
+    with pytest.raises(DataError, match=f"stopped at {cut + 1000:,} of 1,024,000 bytes"):
+        fetch_file(spec, tmp_path, progress=False)
+    assert fetch_file(spec, tmp_path, progress=False).read_bytes() == PAYLOAD
+    assert server.requests[-1][1] == f"bytes={cut + 1000}-"
+
+
+def test_complete_download_without_published_size_failing_its_checksum_is_deleted(server, tmp_path):
+    bad = _spec(server, size=0, checksum="sha256:" + "0" * 64)
+    with pytest.raises(ChecksumError, match="deleted"):
+        fetch_file(bad, tmp_path, progress=False)
+    assert not (tmp_path / "data.bin.part").exists()

@@ -1,7 +1,9 @@
 """Download one manifest file: HTTP Range resume into ``<name>.part``, size + checksum check, atomic rename.
 
-A file appears under its final name only after its size and checksum matched the manifest; a failed
-check deletes the ``.part`` file, an interrupted transfer keeps it so the next run resumes.
+A file appears under its final name only after its size and checksum matched the manifest. The expected size is
+the manifest's, else the server's (``Content-Length``, or the total of ``Content-Range`` on a resumed transfer):
+a ``.part`` file shorter than that is a cut-off transfer and is kept so the next run resumes; only a complete
+file that fails its check is deleted.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -20,6 +23,7 @@ from filelock import FileLock
 
 from disentbench.data.cache import ChecksumError, DataError, DatasetUnavailable, ensure_writable_dir, is_offline
 from disentbench.data.manifest import FileSpec
+from disentbench.fileio import atomic_write_text
 
 _BLOCK = 1 << 20
 
@@ -56,9 +60,7 @@ def ensure_verified(path: Path, spec: FileSpec) -> None:
         pass
     verify_file(path, spec)
     try:
-        tmp = marker.with_name(marker.name + ".tmp")
-        tmp.write_text(json.dumps(key))
-        os.replace(tmp, marker)
+        atomic_write_text(marker, json.dumps(key))
     except OSError:  # a read-only cache is simply verified again next time
         pass
 
@@ -94,7 +96,7 @@ def fetch_file(
         errors = []
         for url in spec.urls:
             try:
-                _download(url, part, spec, progress=progress, timeout=timeout)
+                served = _download(url, part, spec, progress=progress, timeout=timeout)
                 break
             except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as exc:
                 errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
@@ -102,9 +104,10 @@ def fetch_file(
             tried = "; ".join(errors) or "no URL in the manifest"
             raise DatasetUnavailable(f"could not download {spec.name} ({tried}); {placement_hint(spec, directory)}")
         have = part.stat().st_size if part.exists() else 0
-        if spec.size and have < spec.size:
+        expected = spec.size or served
+        if expected and have < expected:
             raise DataError(
-                f"download of {spec.name} stopped at {have:,} of {spec.size:,} bytes; run the command again to resume"
+                f"download of {spec.name} stopped at {have:,} of {expected:,} bytes; run the command again to resume"
             )
         try:
             verify_file(part, spec)
@@ -115,13 +118,23 @@ def fetch_file(
     return final
 
 
-def _download(url: str, part: Path, spec: FileSpec, *, progress: bool, timeout: float) -> None:
+def _total_size(response, have: int) -> int | None:
+    """The whole file's size as the server states it: ``Content-Range``'s total, else offset + ``Content-Length``."""
+    match = re.fullmatch(r"bytes [0-9*-]+/(\d+)", (response.headers.get("Content-Range") or "").strip())
+    if match:
+        return int(match.group(1))
+    length = response.headers.get("Content-Length")
+    return have + int(length) if length and length.isdigit() else None
+
+
+def _download(url: str, part: Path, spec: FileSpec, *, progress: bool, timeout: float) -> int | None:
+    """Append the rest of ``url`` to ``part``; returns the file's full size as the server states it (None: unknown)."""
     have = part.stat().st_size if part.exists() else 0
     if spec.size and have > spec.size:
         part.unlink()
         have = 0
     if spec.size and have == spec.size:
-        return
+        return spec.size
     request = urllib.request.Request(url, headers={"User-Agent": "disentbench"})
     if have:
         request.add_header("Range", f"bytes={have}-")
@@ -129,16 +142,16 @@ def _download(url: str, part: Path, spec: FileSpec, *, progress: bool, timeout: 
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # nothing left to send: the part file is complete
-            return
+            return _total_size(exc, have) or have
         raise
     with response:
         if have and response.status != 206:  # server ignored the range: start again
             have = 0
-        total = spec.size or (have + int(response.headers.get("Content-Length", 0) or 0)) or None
+        total = _total_size(response, have)
         from tqdm import tqdm
 
         with open(part, "r+b" if have else "wb") as out, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=spec.name, disable=not progress
+            total=spec.size or total, initial=have, unit="B", unit_scale=True, desc=spec.name, disable=not progress
         ) as bar:
             out.seek(have)
             out.truncate()
@@ -152,3 +165,4 @@ def _download(url: str, part: Path, spec: FileSpec, *, progress: bool, timeout: 
                         f"disk full while writing {part}; free space and run the command again to resume"
                     ) from exc
                 raise
+    return total
