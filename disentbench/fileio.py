@@ -3,7 +3,8 @@
 Atomic write: the content goes to a temporary file beside the target (``.<name>.<random>.tmp``), is flushed and
 fsync'ed, then renamed over the target with :func:`os.replace`, and the folder is fsync'ed. A crash, a kill or a
 full disk never leaves a torn file: the target is either the old content or the new one. An existing target keeps
-its file mode.
+its file mode. Writers of a file object use :func:`atomic_write`; writers that need a file name (h5py, numpy
+memmaps) use :func:`atomic_write_path`.
 
 Cache: ``$DISENTBENCH_CACHE`` if set, else the user cache directory (platformdirs); each kind of cached data has a
 sub-folder (``codes``, ``renders``, ``data``). ``$DISENTBENCH_DATA`` overrides the ``data`` folder alone (the
@@ -16,8 +17,9 @@ import errno
 import os
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 TMP_SUFFIX = ".tmp"
 
@@ -34,25 +36,27 @@ def _is_disk_full(exc: BaseException) -> bool:
     return "No space left on device" in text or "Disk quota exceeded" in text
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
-    """Call ``write(fileobj)`` on a binary temp file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
+@contextmanager
+def atomic_write_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for a writer that needs a file name (h5py, numpy memmaps); on a clean
+    exit fsync it and ``os.replace`` it onto ``path``, keeping an existing target's mode.
 
-    Raises :class:`AtomicWriteError` (an ``OSError``) naming the path when the write fails for a file-system
-    reason (disk full included); the temp file is removed and the previous ``path`` is untouched.
+    On any error the temporary file is removed and ``path`` is untouched; a file-system failure (disk full
+    included) is re-raised as :class:`AtomicWriteError` naming ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write to directory {path.parent} ({exc.strerror or exc})") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -71,7 +75,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
             os.close(dir_fd)
     except OSError:
         pass
-    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
+    """Call ``write(fileobj)`` on a binary temp file beside ``path``, then move it onto ``path`` (see
+    :func:`atomic_write_path`: fsync'ed, mode kept, :class:`AtomicWriteError` on a file-system failure)."""
+    with atomic_write_path(path) as tmp, open(tmp, "wb") as fh:
+        write(fh)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -114,4 +125,5 @@ def cache_dir(kind: str | None = None) -> Path:
     return root if kind is None else root / kind
 
 
-__all__ = ["AtomicWriteError", "atomic_write", "atomic_write_text", "cache_dir", "remove_stale_temporaries"]
+__all__ = ["AtomicWriteError", "atomic_write", "atomic_write_path", "atomic_write_text", "cache_dir",
+           "remove_stale_temporaries"]

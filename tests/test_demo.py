@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from disentbench import evaluation as ev  # noqa: E402
 from disentbench import leaderboard as lb  # noqa: E402
+from disentbench import tiers  # noqa: E402
 from disentbench.cli import main  # noqa: E402
 
 
@@ -26,7 +27,7 @@ def test_demo_end_to_end_wiring(tmp_path, monkeypatch, capsys):
                                state_dict=build_model(config).state_dict(), representation="encoder")
 
     monkeypatch.setattr(ev, "train_run", fake_train)
-    monkeypatch.setitem(ev.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": 400})
+    monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": 400})
     monkeypatch.setenv("DISENTBENCH_CACHE", str(tmp_path / "cache"))
     board = tmp_path / "lb" / "v1"
     committed = {

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from disentbench import evaluation as ev  # noqa: E402
 from disentbench import leaderboard as lb  # noqa: E402
+from disentbench import tiers  # noqa: E402
 from disentbench.cli import main  # noqa: E402
 from disentbench.data.base import GroundTruthDataset  # noqa: E402
 from disentbench.factors import FactorSpace  # noqa: E402
@@ -192,7 +193,7 @@ def test_ground_truth_pseudo_model_is_every_metric_s_upper_anchor(toy, cache):
 def test_default_task_protocol_scores_rmse_and_records_each_task(toy, cache, tmp_path):
     from disentbench.tasks import default_task_set
 
-    truth = run(ev.GROUND_TRUTH, toy, tasks=ev.DEFAULT_TASKS, task_epochs=3)
+    truth = run(ev.GROUND_TRUTH, toy, tasks=tiers.DEFAULT_TASKS, task_epochs=3)
     tasks = truth["tasks"]
     assert tasks["default"] and tasks["n_tasks"] == 10 and tasks["epochs"] == 3 and len(tasks["rmse_per_task"]) == 10
     assert truth["metrics"]["multitask.rmse"] == pytest.approx(np.mean(tasks["rmse_per_task"]))
@@ -231,6 +232,7 @@ def test_cli_evaluate_writes_record_and_leaderboard(tmp_path, toy, cache, monkey
 def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, toy, cache, monkeypatch):
     import disentbench.data
     from disentbench.checkpoint import save_checkpoint
+    from disentbench.fileio import atomic_write_text
     from disentbench.models import build_model
 
     def fake_train(model, dataset, seed, tier, run_dir, **kw):  # a deterministic "training": seeded init
@@ -241,19 +243,19 @@ def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, to
 
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
     monkeypatch.setattr(ev, "train_run", fake_train)
-    monkeypatch.setitem(ev.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": None})
-    monkeypatch.setitem(ev.CI_SUBSETS, "ci", (("random", "toy", 0),))
+    monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": None})
+    monkeypatch.setitem(tiers.CI_SUBSETS, "ci", (("random", "toy", 0),))
     board = tmp_path / "v1"
     ckpt = fake_train("random", "toy", 0, "smoke", tmp_path / "committed")
     lb.add_records([ev.evaluate_run(ckpt, "random", "toy", 0, "smoke")], board)
 
-    report = ev.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci")
+    report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci")
     assert report.ok and report.max_abs_diff == 0.0, report.summary()
 
     table = lb.read_table(board / "smoke.csv")
     row = dict(table.rows[0], **{"mig.score": str(float(table.rows[0]["mig.score"]) + 0.05)})
-    lb.atomic_write_text(board / "smoke.csv", lb._format_table(table.metric_columns, [row]))
-    report = ev.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci2")
+    atomic_write_text(board / "smoke.csv", lb.format_table(table.metric_columns, [row]))
+    report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci2")
     assert not report.ok and "mig.score" in report.summary() and "FAIL" in report.summary()
 
 
@@ -273,7 +275,7 @@ def test_populate_adds_missing_rows_and_resumes(tmp_path, toy, cache, monkeypatc
 
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
     monkeypatch.setattr(ev, "train_run", fake_train)
-    monkeypatch.setitem(ev.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
+    monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
     board = tmp_path / "v1"
     argv = ["leaderboard", "populate", "--dir", str(board), "--models", "random,ae", "--datasets", "toy",
             "--seeds", "0,1", "--work-dir", str(tmp_path / "runs")]
@@ -301,19 +303,19 @@ def test_cli_evaluates_ground_truth_with_the_default_tasks(tmp_path, toy, cache,
 
 
 def test_a_tier_s_protocol_is_the_default_and_explicit_settings_win():
-    smoke = ev.evaluation_settings("smoke")
-    assert (smoke["preset"], smoke["tasks"], smoke["task_epochs"]) == ("fast", ev.DEFAULT_TASKS, 10)
-    assert ev.evaluation_settings("smoke", preset="reference", task_epochs=None)["preset"] == "reference"
-    assert ev.evaluation_settings("smoke", task_epochs=None)["task_epochs"] == 10  # None = not given
-    assert ev.evaluation_settings(None) == ev.CUSTOM_SETTINGS == ev.evaluation_settings("my-own-tier")
-    assert ev.evaluation_settings(None)["tasks"] is None  # no multi-task protocol unless asked
+    smoke = tiers.evaluation_settings("smoke")
+    assert (smoke["preset"], smoke["tasks"], smoke["task_epochs"]) == ("fast", tiers.DEFAULT_TASKS, 10)
+    assert tiers.evaluation_settings("smoke", preset="reference", task_epochs=None)["preset"] == "reference"
+    assert tiers.evaluation_settings("smoke", task_epochs=None)["task_epochs"] == 10  # None = not given
+    assert tiers.evaluation_settings(None) == tiers.CUSTOM_SETTINGS == tiers.evaluation_settings("my-own-tier")
+    assert tiers.evaluation_settings(None)["tasks"] is None  # no multi-task protocol unless asked
 
 
 def test_populate_scores_ground_truth_without_training_and_reevaluates_it(tmp_path, toy, cache, monkeypatch, capsys):
     import disentbench.data
 
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
-    monkeypatch.setitem(ev.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
+    monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
     board = tmp_path / "v1"
     argv = ["leaderboard", "populate", "--dir", str(board), "--models", "ground-truth", "--datasets", "toy",
             "--seeds", "0", "--work-dir", str(tmp_path / "runs")]

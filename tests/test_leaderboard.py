@@ -12,7 +12,7 @@ from disentbench.cli import main
 
 
 def make_record(model="multi-head", seed=0, dataset="dsprites-procedural", tier="smoke", **metrics):
-    metrics = metrics or {"mig": 0.1 + seed / 100, "dci.disentanglement": 0.2, "dci.informativeness": 0.5}
+    metrics = metrics or {"mig.score": 0.1 + seed / 100, "dci.disentanglement": 0.2, "dci.informativeness_test": 0.5}
     return {
         "record_id": f"{model}-{dataset}-{tier}-{seed}".replace("_", "-") + "0" * 8,
         "model": model,
@@ -41,37 +41,42 @@ def test_add_creates_table_with_documented_header(board):
     header = (board / "smoke.csv").read_text().splitlines()[0].split(",")
     assert tuple(header[: len(lb.ID_COLUMNS)]) == lb.ID_COLUMNS
     assert tuple(header[-len(lb.TRAILER_COLUMNS) :]) == lb.TRAILER_COLUMNS
-    assert header[len(lb.ID_COLUMNS) : -len(lb.TRAILER_COLUMNS)] == ["mig", "dci.disentanglement", "dci.informativeness"]
+    assert header[len(lb.ID_COLUMNS) : -len(lb.TRAILER_COLUMNS)] == ["mig.score", "dci.disentanglement",
+                                                                     "dci.informativeness_test"]
     table = lb.read_table(board / "smoke.csv")
     assert [r["seed"] for r in table.rows] == ["0", "1"]
-    assert float(table.rows[1]["mig"]) == pytest.approx(0.11)
+    assert float(table.rows[1]["mig.score"]) == pytest.approx(0.11)
 
 
 def test_new_metric_column_extends_header_and_keeps_old_rows(board):
     lb.add_records([make_record(seed=0)], board)
-    lb.add_records([make_record(seed=1, mig=0.3, sap=0.05)], board)
+    lb.add_records([make_record(seed=1, **{"mig.score": 0.3, "sap.score": 0.05})], board)
     table = lb.read_table(board / "smoke.csv")
-    assert "sap" in table.metric_columns
-    assert table.rows[0]["sap"] == "" and table.rows[1]["sap"] == "0.05"
+    assert "sap.score" in table.metric_columns
+    assert table.rows[0]["sap.score"] == "" and table.rows[1]["sap.score"] == "0.05"
     assert table.rows[0]["dci.disentanglement"] == "0.2"
 
 
 def test_duplicate_run_rejected_unless_replace(board):
     lb.add_records([make_record(seed=0)], board)
-    again = make_record(seed=0, mig=0.9)
+    again = make_record(seed=0, **{"mig.score": 0.9})
     again["record_id"] = "f" * 16
     with pytest.raises(lb.LeaderboardError, match="same run"):
         lb.add_records([again], board)
     lb.add_records([again], board, replace=True)
     rows = lb.read_table(board / "smoke.csv").rows
-    assert len(rows) == 1 and rows[0]["mig"] == "0.9"
+    assert len(rows) == 1 and rows[0]["mig.score"] == "0.9"
 
 
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("metrics", {"mig": float("nan")}, "not finite"),
-        ("metrics", {"mig": "abc"}, "not a number"),
+        ("metrics", {"mig.score": float("nan")}, "not finite"),
+        ("metrics", {"mig.score": "abc"}, "not a number"),
+        ("metrics", {"mig.score": 1.5}, r"outside the declared range \(higher is better, \[0, 1\]\)"),
+        ("metrics", {"multitask.rmse": -0.1}, r"outside the declared range \(lower is better, \[0, ∞\)\)"),
+        ("metrics", {"irs.n_active_codes": 2.5}, "outside the declared range"),
+        ("metrics", {"mig.scor": 0.5}, "no declared meaning"),
         ("seed", -1, "non-negative integer"),
         ("leaderboard_version", "7", "does not match"),
         ("commit", "not-a-commit", "git commit"),
@@ -100,7 +105,7 @@ def test_mixed_metric_definition_versions_rejected(board):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda t: t.replace("0.11", "oops", 1), r"line 3 .*column 'mig': 'oops' is not a number"),
+        (lambda t: t.replace("0.11", "oops", 1), r"line 3 .*column 'mig.score': 'oops' is not a number"),
         (lambda t: t.rstrip("\n"), "not terminated"),
         (lambda t: t + "x,y\n", "line 4 has 2 fields"),
         (lambda t: t.replace("record_id", "id", 1), "header must start"),

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from disentbench import leaderboard as lb
     from disentbench.data import get_dataset
     from disentbench.tasks import default_task_set
+    from disentbench.tiers import protocol
 
     if args.seed < 0:
         raise ValueError(f"--seed must be non-negative, got {args.seed}")
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     step(3, f"training {MODEL} at the smoke tier (seed {args.seed}) -> {run_dir}")
     ckpt = ev.train_run(MODEL, DATASET, args.seed, "smoke", run_dir, quiet=False, tasks=tasks_path)
 
-    step(4, "evaluating with the smoke-tier protocol " + str(ev.protocol("smoke")))
+    step(4, "evaluating with the smoke-tier protocol " + str(protocol("smoke")))
     record = ev.evaluate_run(ckpt, MODEL, DATASET, args.seed, "smoke", progress=True)
     ev.write_record(record, work / "record.json")
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from disentbench.tiers import TIERS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -15,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Encode a seeded sample of the dataset's factor grid (cached), compute the metrics, write a score "
             "record and print a table. MODEL: a disentbench checkpoint, a TorchScript encoder "
             "((B,C,64,64) images in [0,1] -> (B,d) codes), an .npz with 'codes' and 'indices', or 'ground-truth' "
-            "(the normalised factors as codes: every metric's upper anchor). With --tier smoke|paper the tier's "
+            "(the normalised factors as codes: every metric's upper anchor). With --tier the tier's "
             "protocol (metrics, preset, points, tasks) is the default, so the record compares with that table."
         ),
     )
@@ -25,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preset", default=None, help="metric settings preset (default: reference, or the tier's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample and of every metric (default 0)")
     parser.add_argument("--n-points", type=int, default=None, help="grid points to encode (default 15000; 0 = whole grid)")
-    parser.add_argument("--tier", default=None, help="tier of the record (smoke, paper: its protocol; default custom)")
+    parser.add_argument("--tier", choices=TIERS, default=None,
+                        help="tier of the record: its protocol is the default (default: custom, no tier)")
     parser.add_argument("--tasks", type=Path, default=None, help="task file, or 'default' (the dataset's default set): add the multi-task protocol (heads on frozen codes; default: none, or the tier's)")
     parser.add_argument("--task-epochs", type=int, default=None, help="epochs of the multi-task heads (default 30 as seed 004, or the tier's)")
     parser.add_argument("--out", type=Path, default=None, help="write the score record (JSON) here")
@@ -39,13 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from disentbench import evaluation
+    from disentbench.tiers import evaluation_settings
 
     if args.leaderboard is not None and not args.name:
         raise ValueError("--leaderboard needs --name MODEL_NAME (the row's model name)")
     if args.seed < 0:
         raise ValueError(f"--seed must be non-negative, got {args.seed}")
-    settings = evaluation.evaluation_settings(args.tier, metrics=args.metrics, preset=args.preset, n_points=args.n_points,
-                                              tasks=args.tasks, task_epochs=args.task_epochs)
+    settings = evaluation_settings(args.tier, metrics=args.metrics, preset=args.preset, n_points=args.n_points,
+                                   tasks=args.tasks, task_epochs=args.task_epochs)
     settings["n_points"] = settings["n_points"] or None  # 0: the whole grid
     record = evaluation.evaluate(
         args.model,

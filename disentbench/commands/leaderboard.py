@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from disentbench.tiers import CI_SUBSETS, TIERS
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--tier", default=None, help="only this tier's table")
     check.add_argument(
         "--subset",
-        choices=["ci"],
+        choices=sorted(CI_SUBSETS),
         default=None,
         help="score regression: retrain the CI subset of the tier, re-evaluate, compare with the table",
     )
@@ -47,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train + evaluate the reference models of a tier and add the missing rows (resumable)",
     )
     pop.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
-    pop.add_argument("--tier", default="smoke", help="tier (default smoke)")
-    pop.add_argument("--models", default=None, help="comma-separated models (default: all eight of the smoke tier)")
+    pop.add_argument("--tier", choices=TIERS, default="smoke", help="tier (default smoke)")
+    pop.add_argument("--models", default=None, help="comma-separated models (default: the smoke tier's)")
     pop.add_argument("--datasets", default=None, help="comma-separated datasets (default: both procedural ones)")
     pop.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
     pop.add_argument("--work-dir", type=Path, default=Path("runs"), help="run folders go here (default ./runs)")
@@ -93,7 +95,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"ok: {table.path} ({len(table.rows)} rows, {len(table.metric_columns)} metric columns)")
     if args.subset is None:
         return 0
-    from disentbench.evaluation import regression_check
+    from disentbench.leaderboard import regression_check
 
     tier = args.tier or "smoke"
     report = regression_check(directory, tier=tier, subset=args.subset, tolerance=args.tolerance, work_dir=args.work_dir)
@@ -106,12 +108,13 @@ def _populate(args: argparse.Namespace) -> int:
 
     from disentbench import evaluation as ev
     from disentbench import leaderboard as lb
+    from disentbench import tiers
 
     directory = args.dir or lb.version_dir()
-    models = args.models.split(",") if args.models else list(ev.SMOKE_MODELS)
-    datasets = args.datasets.split(",") if args.datasets else list(ev.SMOKE_DATASETS)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(ev.SMOKE_SEEDS)
-    preset = ev.protocol(args.tier)["preset"]
+    models = args.models.split(",") if args.models else list(tiers.SMOKE_MODELS)
+    datasets = args.datasets.split(",") if args.datasets else list(tiers.SMOKE_DATASETS)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(tiers.SMOKE_SEEDS)
+    preset = tiers.protocol(args.tier)["preset"]
     path = lb.table_path(directory, args.tier)
     done = set()
     if path.exists():

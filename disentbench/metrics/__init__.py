@@ -9,13 +9,17 @@ import importlib as _importlib
 import pkgutil as _pkgutil
 
 from disentbench.metrics._result import MetricResult
-from disentbench.metrics._validation import MetricWarning
+from disentbench.metrics._validation import InputSizeWarning, MetricWarning
 from disentbench.metrics.registry import (
+    ScoreMeaning,
     compute_metrics,
     get_metric,
     list_metrics,
     list_presets,
+    list_scores,
     register_metric,
+    register_score,
+    score_meaning,
 )
 
 #: version of the set of metric definitions; bump when any metric's definition or default changes
@@ -31,11 +35,16 @@ for _info in list_metrics():
 __all__ = [
     "METRIC_DEFINITIONS_VERSION",
     "MetricResult",
+    "InputSizeWarning",
     "MetricWarning",
+    "ScoreMeaning",
     "compute_metrics",
     "get_metric",
     "list_metrics",
     "list_presets",
+    "list_scores",
     "register_metric",
+    "register_score",
+    "score_meaning",
     *[_info.name for _info in list_metrics()],
 ]

@@ -18,6 +18,7 @@ from disentbench.metrics._groups import FactorGroups
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import (
     check_factors_codes,
+    check_grouping_factors,
     constant_columns,
     factor_labels,
     informative_factors,
@@ -25,7 +26,7 @@ from disentbench.metrics._validation import (
     rng_from,
     seed_for_sklearn,
 )
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, register_metric
 
 _CHUNK = 2048
 
@@ -47,6 +48,7 @@ def _points(codes, labels, groups, factor_ids, n_points, batch_size, rng):
     family="intervention",
     properties=("modularity",),
     description="BetaVAE score: linear classification of the fixed factor from mean |z1 - z2|",
+    scores={"beta_vae.train_accuracy": UNIT, "beta_vae.eval_accuracy": UNIT},
 )
 def beta_vae(
     factors,
@@ -60,13 +62,14 @@ def beta_vae(
 ) -> MetricResult:
     """BetaVAE score (Higgins et al. 2017) with disentanglement_lib's settings.
 
-    Factors are grouped by value (``discrete`` is ignored). Scores ``beta_vae.train_accuracy``,
+    Factors are grouped by value; continuous factors are refused. Scores ``beta_vae.train_accuracy``,
     ``beta_vae.eval_accuracy``; matrices ``coef`` (n_used_factors, n_codes) and ``factor_index``.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     factors, codes = check_factors_codes(factors, codes)
+    check_grouping_factors(discrete, factors, metric="beta_vae")
     if batch_size < 1 or n_train < 1 or n_eval < 1:
         raise ValueError(f"beta_vae: batch_size, n_train and n_eval must be positive, got {batch_size}, "
                          f"{n_train}, {n_eval}")

@@ -13,11 +13,13 @@ disentangled (complete): score 1.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from disentbench.metrics._importance import fit_factor_predictors
 from disentbench.metrics._result import MetricResult
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, ScoreMeaning, register_metric
 
 EPS = 1e-11
 
@@ -57,6 +59,14 @@ def completeness(importance: np.ndarray) -> float:
     family="predictor",
     properties=("modularity", "compactness", "explicitness"),
     description="DCI disentanglement/completeness/informativeness from per-factor predictor importances",
+    scores={
+        "dci.disentanglement": UNIT,
+        "dci.completeness": UNIT,
+        # mean accuracy (discrete factors) or R² (continuous: below 0 when worse than the mean); the train fit is a
+        # diagnostic (boosted trees fit even noise)
+        "dci.informativeness_train": ScoreMeaning(None, -math.inf, 1.0),
+        "dci.informativeness_test": ScoreMeaning("higher", -math.inf, 1.0),
+    },
     presets={
         "fast": {"estimator": "hist_gbt"},
         "dci_hist_gbt": {"estimator": "hist_gbt"},

@@ -7,7 +7,7 @@ import numpy as np
 from disentbench.metrics._info import information_statistics
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics.mig import top_two
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, register_metric
 
 
 @register_metric(
@@ -15,6 +15,7 @@ from disentbench.metrics.registry import register_metric
     family="information",
     properties=("modularity", "compactness"),
     description="DCIMIG (Sepliarskaia et al. 2019): per factor the best per-code MI gap, summed / sum of H(v)",
+    scores={"dcimig.score": UNIT},
 )
 def dcimig(
     factors,

@@ -22,6 +22,7 @@ from disentbench.metrics._groups import FactorGroups
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import (
     check_factors_codes,
+    check_grouping_factors,
     constant_columns,
     factor_labels,
     informative_factors,
@@ -29,7 +30,7 @@ from disentbench.metrics._validation import (
     rng_from,
     subsample,
 )
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import COUNT, UNIT, register_metric
 
 _CHUNK = 2048
 
@@ -58,6 +59,7 @@ def _accuracy(votes: np.ndarray, classifier: np.ndarray) -> float:
     family="intervention",
     properties=("modularity", "compactness"),
     description="FactorVAE score: majority vote of the least-varying code under a fixed factor",
+    scores={"factor_vae.train_accuracy": UNIT, "factor_vae.eval_accuracy": UNIT, "factor_vae.num_active_dims": COUNT},
 )
 def factor_vae(
     factors,
@@ -73,12 +75,13 @@ def factor_vae(
 ) -> MetricResult:
     """FactorVAE score (Kim & Mnih 2018) with disentanglement_lib's unsupervised-study settings.
 
-    Factors are grouped by value (``discrete`` is ignored: every factor value is a group).
+    Factors are grouped by value (every factor value is a group); continuous factors are refused.
     Scores ``factor_vae.train_accuracy``, ``factor_vae.eval_accuracy``, ``factor_vae.num_active_dims``;
     matrices ``train_votes`` and ``eval_votes`` (n_used_factors, n_active), ``global_variance``,
     ``active`` (bool per code) and ``factor_index``.
     """
     factors, codes = check_factors_codes(factors, codes)
+    check_grouping_factors(discrete, factors, metric="factor_vae")
     if batch_size < 2 or n_train < 1 or n_eval < 1 or n_variance < 2:
         raise ValueError(
             f"factor_vae: need batch_size >= 2, n_train >= 1, n_eval >= 1, n_variance >= 2; got "

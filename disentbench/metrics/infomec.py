@@ -9,7 +9,7 @@ import numpy as np
 from disentbench.metrics._info import factor_labels_for, information_statistics
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import check_discrete, note
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, register_metric
 
 
 def concentration(nmi: np.ndarray, axis: int) -> np.ndarray:
@@ -53,6 +53,7 @@ def infoe_per_factor(codes: np.ndarray, labels: np.ndarray, max_iter: int) -> tu
     family="information",
     properties=("modularity", "compactness", "explicitness"),
     description="InfoMEC (Hsu et al. 2023): InfoM / InfoC from normalised MI, InfoE from a logistic regression",
+    scores={"infomec.infom": UNIT, "infomec.infoc": UNIT, "infomec.infoe": UNIT},
 )
 def infomec(
     factors,
@@ -105,7 +106,8 @@ def infomec(
                         f"below {active_fraction} of the largest and are pruned from InfoM/InfoC")
         infom = float(concentration(pruned, axis=1).mean())
         infoc = float(concentration(pruned, axis=0).mean())
-        labels = factor_labels_for(stats.factors, check_discrete(discrete, stats.factors.shape[1]), n_bins, discretizer)
+        flags = check_discrete(discrete, stats.factors, metric="infomec")
+        labels = factor_labels_for(stats.factors, flags, n_bins, discretizer)
         fits = [infoe_per_factor(stats.codes, labels[:, k], max_iter) for k in np.flatnonzero(keep)]
         infoe = float(np.mean([value for value, _ in fits]))
         if not all(converged for _, converged in fits):

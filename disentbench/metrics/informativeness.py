@@ -12,11 +12,13 @@ Not in the default suite: DCI already reports informativeness with the reference
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from disentbench.metrics._importance import fit_factor_predictors
 from disentbench.metrics._result import MetricResult
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, ScoreMeaning, register_metric
 
 
 @register_metric(
@@ -24,6 +26,12 @@ from disentbench.metrics.registry import register_metric
     family="predictor",
     properties=("explicitness",),
     description="held-out accuracy (discrete) / normalised error (continuous) of all codes predicting each factor",
+    scores={
+        # mean over factors of accuracy (discrete) or 1 - NMSE (continuous: below 0 when worse than the mean)
+        "informativeness.score": ScoreMeaning("higher", -math.inf, 1.0),
+        "informativeness.accuracy": UNIT,
+        "informativeness.nmse": ScoreMeaning("lower", 0.0, math.inf),
+    },
     in_default=False,
 )
 def informativeness(

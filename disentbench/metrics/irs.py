@@ -7,7 +7,7 @@ import numpy as np
 from disentbench.metrics._info import discretize, warn_constant_codes
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import check_factors_codes, informative_factors, note, rng_from, subsample
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import COUNT, UNIT, register_metric
 
 
 def irs_matrix(factor_groups: np.ndarray, codes: np.ndarray, diff_quantile: float) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +32,7 @@ def irs_matrix(factor_groups: np.ndarray, codes: np.ndarray, diff_quantile: floa
     family="intervention",
     properties=("modularity",),
     description="Interventional Robustness Score (Suter et al. 2019): code stability when nuisance factors change",
+    scores={"irs.score": UNIT, "irs.n_active_codes": COUNT},
 )
 def irs(
     factors,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from disentbench.metrics._info import information_statistics
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics.mig import top_two
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, ScoreMeaning, register_metric
 
 
 @register_metric(
@@ -15,6 +17,7 @@ from disentbench.metrics.registry import register_metric
     family="information",
     properties=("compactness", "explicitness"),
     description="JEMMIG (Do & Tran 2020): 1 - normalised [H(z*, v) - I(z*; v) + I(z°; v)], averaged over factors",
+    scores={"jemmig.score": UNIT, "jemmig.unnormalised": ScoreMeaning("lower", 0.0, math.inf)},
 )
 def jemmig(
     factors,

@@ -7,7 +7,7 @@ import numpy as np
 from disentbench.metrics._info import information_statistics
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import note
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, register_metric
 
 
 def top_two(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -23,6 +23,7 @@ def top_two(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     family="information",
     properties=("compactness",),
     description="Mutual Information Gap (Chen et al. 2018): per factor, gap of the two most informative codes / H(v)",
+    scores={"mig.score": UNIT},
 )
 def mig(
     factors,
@@ -71,6 +72,7 @@ def mig(
     family="information",
     properties=("modularity",),
     description="MIG-sup (Li et al. 2020): per code, gap between its two most informative factors (MI / H(v))",
+    scores={"mig_sup.score": UNIT},
 )
 def mig_sup(
     factors,

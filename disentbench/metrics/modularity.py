@@ -16,7 +16,7 @@ from disentbench.metrics._validation import (
     rng_from,
     train_test_indices,
 )
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, register_metric
 
 
 def modularity_from_mi(mutual_info: np.ndarray) -> np.ndarray:
@@ -43,6 +43,7 @@ def modularity_from_mi(mutual_info: np.ndarray) -> np.ndarray:
     family="information",
     properties=("modularity",),
     description="Modularity (Ridgeway & Mozer 2018): each code's MI concentrated on one factor",
+    scores={"modularity.score": UNIT},
 )
 def modularity(
     factors,
@@ -97,6 +98,7 @@ def _macro_ovr_auc(labels: np.ndarray, proba: np.ndarray, classes: np.ndarray) -
     family="predictor",
     properties=("explicitness",),
     description="Explicitness (Ridgeway & Mozer 2018): mean one-vs-rest ROC-AUC of a logistic regression on all codes",
+    scores={"explicitness.test": UNIT, "explicitness.train": UNIT},
 )
 def explicitness(
     factors,
@@ -130,7 +132,7 @@ def explicitness(
     from threadpoolctl import threadpool_limits
 
     factors, codes = check_factors_codes(factors, codes)
-    flags = check_discrete(discrete, factors.shape[1])
+    flags = check_discrete(discrete, factors, metric="explicitness")
     train, test = train_test_indices(factors.shape[0], n_train, n_test, rng_from(random_state), metric="explicitness")
     notes: list[str] = []
     keep = informative_factors(factors[train], "explicitness", notes)

@@ -26,7 +26,7 @@ from disentbench.metrics._validation import (
     rng_from,
     train_test_indices,
 )
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import UNIT, register_metric
 
 
 def top_two_gap(score_matrix: np.ndarray) -> np.ndarray:
@@ -52,6 +52,7 @@ def squared_correlation(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
     family="predictor",
     properties=("compactness", "explicitness"),
     description="SAP: mean gap between the two most predictive single codes per factor",
+    scores={"sap.score": UNIT},
 )
 def sap(
     factors,
@@ -70,7 +71,7 @@ def sap(
     :mod:`disentbench.metrics._linear_svc_1d` (the same objective as liblinear, without its randomness).
     """
     factors, codes = check_factors_codes(factors, codes)
-    flags = check_discrete(discrete, factors.shape[1])
+    flags = check_discrete(discrete, factors, metric="sap")
     notes: list[str] = []
     rng = rng_from(random_state)
     train, test = train_test_indices(len(codes), n_train, n_test, rng, metric="sap")

@@ -7,7 +7,7 @@ import numpy as np
 from disentbench.metrics._info import warn_constant_codes
 from disentbench.metrics._result import MetricResult
 from disentbench.metrics._validation import check_factors_codes, informative_factors, note, rng_from, subsample
-from disentbench.metrics.registry import register_metric
+from disentbench.metrics.registry import COUNT, UNIT, ScoreMeaning, register_metric
 
 
 def spearman_matrix(factors: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +58,14 @@ def _prepare(factors, codes, metric: str, random_state, n_samples):
     family="information",
     properties=("compactness", "explicitness"),
     description="Spearman matching (seed 004, app. I): factors retrieved by the codes' significant rank correlations",
+    scores={
+        "spearman.n_factors_retrieved": COUNT,
+        "spearman.n_codes_matched": COUNT,
+        "spearman.mean": UNIT,
+        "spearman.std": ScoreMeaning(None),
+        "spearman.min": UNIT,
+        "spearman.max": UNIT,
+    },
 )
 def spearman(
     factors,
@@ -116,6 +124,7 @@ def spearman(
     family="information",
     properties=("modularity", "compactness"),
     description="Mean correlation coefficient: one-to-one (Hungarian) matching of codes to factors on |Spearman ρ|",
+    scores={"mcc.score": UNIT},
 )
 def mcc(
     factors,

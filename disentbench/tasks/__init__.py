@@ -4,7 +4,7 @@ Seed 004 ("On the relationship between disentanglement and multi-task learning")
 appendix H. See ``docs/tasks.md``.
 """
 
-from disentbench.tasks.io import load_statistics, load_targets, load_task_set, save_task_set
+from disentbench.tasks.io import load_statistics, load_targets
 from disentbench.tasks.network import ACTIVATIONS, TaskNetwork
 from disentbench.tasks.stats import TargetStatistics, TaskStatistics
 from disentbench.tasks.taskset import (
@@ -14,6 +14,7 @@ from disentbench.tasks.taskset import (
     GENERATOR_VERSION,
     TaskSet,
     default_task_set,
+    load_task_set,
 )
 
 __all__ = [
@@ -30,5 +31,4 @@ __all__ = [
     "load_statistics",
     "load_targets",
     "load_task_set",
-    "save_task_set",
 ]

@@ -8,55 +8,39 @@ Layout (``FORMAT`` version ``FORMAT_VERSION``)::
     /stats/{mean,std,linear_r2}   float64 (n_tasks,), over the full grid (see disentbench.tasks.stats)
 
 Every dataset is created with ``track_times=False`` (h5py groups carry no times) and written in a fixed order, so the same task set
-and chunk size give byte-identical files. The file is written to a temporary file in the target
-directory and moved into place with :func:`os.replace`; on any error the temporary file is removed.
+and chunk size give byte-identical files. h5py writes by path, so the file is written with
+:func:`disentbench.fileio.atomic_write_path`: a temporary path in the target directory, moved into place
+with :func:`os.replace`; on any error the temporary file is removed.
+
+This module is the file format only: it knows a task set by the attributes it writes (``to_json()``,
+``networks``, ``factor_space``, ``n_tasks``, ``iter_grid``); :mod:`disentbench.tasks.taskset` builds task sets.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import warnings
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
-from disentbench.factors import FactorSpace
+from disentbench.fileio import atomic_write_path
 from disentbench.tasks.network import TaskNetwork
 from disentbench.tasks.stats import TargetStatistics, TaskStatistics
-from disentbench.tasks.taskset import DEFAULT_CHUNK_SIZE, GENERATOR_VERSION, TaskSet
 
 FORMAT = "disentbench-tasks"
 FORMAT_VERSION = 1
 STATS_METHOD = "full grid; mean, population std, exact OLS R² of targets on [1, normalised factors]"
 
 
-def _temporary_path(path: Path, overwrite: bool) -> Path:
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists (pass overwrite / --overwrite to replace it)")
-    directory = path.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(f"output directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise PermissionError(f"cannot write to directory {directory}: {exc.strerror}") from None
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return Path(tmp)
-
-
-def save_task_set(
-    task_set: TaskSet,
+def write_task_file(
+    task_set,
     path,
     *,
+    chunk_size: int,
     overwrite: bool = False,
     grid: bool = True,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
     threads: int | None = None,
     progress: bool = False,
 ) -> TaskStatistics | None:
@@ -69,27 +53,24 @@ def save_task_set(
     path = Path(path)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    tmp = _temporary_path(path, overwrite)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["task_set"] = task_set.to_json()
-            networks = f.create_group("networks")
-            for i, net in enumerate(task_set.networks):
-                g = networks.create_group(f"task_{i:03d}")
-                for layer, (w, b) in enumerate(zip(net.weights, net.biases), start=1):
-                    g.create_dataset(f"W{layer}", data=w, track_times=False)
-                    g.create_dataset(f"b{layer}", data=b, track_times=False)
-            stats = _write_grid(f, task_set, chunk_size, threads, progress) if grid else None
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return stats
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists (pass overwrite / --overwrite to replace it)")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output directory {path.parent} does not exist")
+    with atomic_write_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["task_set"] = task_set.to_json()
+        networks = f.create_group("networks")
+        for i, net in enumerate(task_set.networks):
+            g = networks.create_group(f"task_{i:03d}")
+            for layer, (w, b) in enumerate(zip(net.weights, net.biases), start=1):
+                g.create_dataset(f"W{layer}", data=w, track_times=False)
+                g.create_dataset(f"b{layer}", data=b, track_times=False)
+        return _write_grid(f, task_set, chunk_size, threads, progress) if grid else None
 
 
-def _write_grid(f: h5py.File, task_set: TaskSet, chunk_size: int, threads: int | None, progress: bool) -> TaskStatistics:
+def _write_grid(f: h5py.File, task_set, chunk_size: int, threads: int | None, progress: bool) -> TaskStatistics:
     space = task_set.factor_space
     n, t = space.n_points, task_set.n_tasks
     targets = f.create_dataset(
@@ -127,13 +108,8 @@ def _open(path) -> h5py.File:
     return f
 
 
-def load_task_set(path, *, verify: bool = True) -> TaskSet:
-    """Read a task set from its stored parameters.
-
-    With ``verify``, the set is also regenerated from its recorded seed and options and compared with
-    the stored parameters; a mismatch (another generator version, or a NumPy whose random streams
-    changed) is reported as a :class:`RuntimeWarning` and the stored parameters are used.
-    """
+def read_task_file(path) -> tuple[dict[str, Any], list[TaskNetwork]]:
+    """The stored description (``TaskSet.describe()``) and networks of a task file."""
     with _open(path) as f:
         description = json.loads(f.attrs["task_set"])
         opts = description["options"]
@@ -149,29 +125,7 @@ def load_task_set(path, *, verify: bool = True) -> TaskSet:
                     opts["activation"],
                 )
             )
-    task_set = TaskSet(
-        FactorSpace.from_dict(description["factor_space"]),
-        networks,
-        seed=description["seed"],
-        factors=opts["factors"],
-        generator_version=description["generator_version"],
-    )
-    if verify:
-        if task_set.generator_version != GENERATOR_VERSION:
-            warnings.warn(
-                f"{path} was made by task generator version {task_set.generator_version}, this is version "
-                f"{GENERATOR_VERSION}; using the stored parameters",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        elif not task_set.same_parameters(TaskSet.from_description(description)):
-            warnings.warn(
-                f"the parameters stored in {path} differ from those regenerated from its seed and options "
-                "(NumPy random streams changed?); using the stored parameters",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-    return task_set
+    return description, networks
 
 
 def load_targets(path) -> np.ndarray:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
@@ -28,7 +29,9 @@ import numpy as np
 
 from disentbench import __version__
 from disentbench.factors import FactorSpace
+from disentbench.tasks.io import read_task_file, write_task_file
 from disentbench.tasks.network import ACTIVATIONS, TaskNetwork
+from disentbench.tasks.stats import TaskStatistics
 
 #: Bump whenever the same options could produce different parameters or targets.
 GENERATOR_VERSION = 1
@@ -316,18 +319,24 @@ class TaskSet:
                 yield start, z, out
 
     # -- persistence ------------------------------------------------------------------------
-    def save(self, path, **options):
-        """Write the set to HDF5; ``options`` and the returned grid statistics as in
-        :func:`disentbench.tasks.io.save_task_set`."""
-        from disentbench.tasks.io import save_task_set
-
-        return save_task_set(self, path, **options)
+    def save(
+        self,
+        path,
+        *,
+        overwrite: bool = False,
+        grid: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        threads: int | None = None,
+        progress: bool = False,
+    ) -> TaskStatistics | None:
+        """Write the set to HDF5 (and, with ``grid``, its targets on the full grid streamed in chunks of
+        ``chunk_size`` rows, and their statistics, which are returned); see :func:`disentbench.tasks.io.write_task_file`."""
+        return write_task_file(self, path, overwrite=overwrite, grid=grid, chunk_size=chunk_size, threads=threads,
+                               progress=progress)
 
     @classmethod
     def load(cls, path, *, verify: bool = True) -> "TaskSet":
-        """Read a set written by :meth:`save` (see :func:`disentbench.tasks.io.load_task_set`)."""
-        from disentbench.tasks.io import load_task_set
-
+        """Read a set written by :meth:`save` (see :func:`load_task_set`)."""
         return load_task_set(path, verify=verify)
 
     def to_json(self) -> str:
@@ -337,3 +346,36 @@ class TaskSet:
 def default_task_set(space: FactorSpace, n_tasks: int = DEFAULT_N_TASKS) -> TaskSet:
     """The dataset's default task set (seed 004 sec. 3.1: ``n_tasks`` tasks over all factors, seed 0)."""
     return TaskSet.generate(space, n_tasks, DEFAULT_TASK_SEED)
+
+
+def load_task_set(path, *, verify: bool = True) -> TaskSet:
+    """Read a task set from its stored parameters.
+
+    With ``verify``, the set is also regenerated from its recorded seed and options and compared with
+    the stored parameters; a mismatch (another generator version, or a NumPy whose random streams
+    changed) is reported as a :class:`RuntimeWarning` and the stored parameters are used.
+    """
+    description, networks = read_task_file(path)
+    task_set = TaskSet(
+        FactorSpace.from_dict(description["factor_space"]),
+        networks,
+        seed=description["seed"],
+        factors=description["options"]["factors"],
+        generator_version=description["generator_version"],
+    )
+    if verify:
+        if task_set.generator_version != GENERATOR_VERSION:
+            warnings.warn(
+                f"{path} was made by task generator version {task_set.generator_version}, this is version "
+                f"{GENERATOR_VERSION}; using the stored parameters",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif not task_set.same_parameters(TaskSet.from_description(description)):
+            warnings.warn(
+                f"the parameters stored in {path} differ from those regenerated from its seed and options "
+                "(NumPy random streams changed?); using the stored parameters",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+    return task_set

@@ -1,20 +1,18 @@
-"""Versioned leaderboard tables: append score records, validate, aggregate and render.
+"""Leaderboard tables: one CSV per tier in ``leaderboards/v<N>/``, the source of truth.
 
-A leaderboard version lives in ``leaderboards/v<N>/``; each tier has one CSV table
-(``smoke.csv``, ``paper.csv``), the source of truth. One row is one score record (see
-:mod:`disentbench.evaluation`). The header is::
+One row is one score record (see :mod:`disentbench.evaluation.record`). The header is::
 
     record_id, model, model_config_hash, dataset, dataset_version, tier, seed, preset,
     <metric columns...>, disentbench_version, metric_definitions_version, leaderboard_version,
     commit, created
 
-Metric columns are the namespaced score keys (``mig``, ``dci.disentanglement``, ...); an empty
-cell means the metric was not computed for that record.
+Metric columns are the namespaced score keys (``mig.score``, ``dci.disentanglement``, ...); an empty
+cell means the metric was not computed for that record. Tables are UTF-8 with LF line ends.
 
 Writes happen under a file lock (``<table>.csv.lock``): the table is read, the new rows are
-validated against it, and the whole table is written to a temporary file that atomically
-replaces the old one. Parallel appends therefore never lose or tear rows, and an invalid record
-leaves the table untouched. A table that fails validation (e.g. edited by hand) is never
+validated against it, and the whole table is written atomically (:func:`disentbench.fileio.atomic_write_text`,
+which keeps the file's mode). Parallel appends therefore never lose or tear rows, and an invalid record
+leaves the table untouched. A table that fails validation (edited by hand, CRLF line ends) is never
 rewritten: every write first validates what is on disk and refuses to touch an invalid table.
 """
 
@@ -24,13 +22,14 @@ import csv
 import io
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from disentbench.fileio import atomic_write_text
+from disentbench.metrics.registry import score_meaning
 
 #: version of the leaderboard protocol (directory ``v<LEADERBOARD_VERSION>``); bump when a metric
 #: definition, a default, a dataset version or the evaluation protocol changes (see CHANGELOG.md)
@@ -45,18 +44,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _METRIC_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 _COMMIT_RE = re.compile(r"^([0-9a-f]{7,40}(-dirty)?|unknown)$")
 
-#: metric columns shown first (in this order) in rendered tables and charts; others follow by name
-HEADLINE_METRICS = (
-    "mig.score",
-    "dci.disentanglement",
-    "dci.completeness",
-    "dci.informativeness_test",
-    "sap.score",
-    "factor_vae.eval_accuracy",
-    "beta_vae.eval_accuracy",
-    "multitask.rmse",
-)
-
 
 class LeaderboardError(ValueError):
     """A leaderboard table or a record is invalid; the message names the file, row and column."""
@@ -65,7 +52,7 @@ class LeaderboardError(ValueError):
 # -- paths ----------------------------------------------------------------------------------------
 def default_root() -> Path:
     """``leaderboards/`` of the source checkout when there is one, else ``./leaderboards``."""
-    repo = Path(__file__).resolve().parents[1] / "leaderboards"
+    repo = Path(__file__).resolve().parents[2] / "leaderboards"
     return repo if repo.is_dir() else Path.cwd() / "leaderboards"
 
 
@@ -151,7 +138,8 @@ def _check_header(header: Sequence[str], where: str) -> list[str]:
 
 
 def validate_row(row: dict[str, str], metric_columns: Iterable[str], where: str, *, version: str | None) -> None:
-    """Raise :class:`LeaderboardError` naming ``where`` and the column if ``row`` is invalid."""
+    """Raise :class:`LeaderboardError` naming ``where`` and the column if ``row`` is invalid (a metric value must be
+    a finite number within its key's declared range)."""
 
     def bad(column: str, problem: str) -> LeaderboardError:
         return LeaderboardError(f"{where}, column {column!r}: {problem}")
@@ -174,6 +162,12 @@ def validate_row(row: dict[str, str], metric_columns: Iterable[str], where: str,
             raise bad(column, f"{text!r} is not a number") from None
         if not math.isfinite(value):
             raise bad(column, f"{text!r} is not finite")
+        try:
+            meaning = score_meaning(column)
+        except KeyError as exc:
+            raise bad(column, exc.args[0]) from None
+        if not meaning.contains(value):
+            raise bad(column, f"{text} lies outside the declared range ({meaning.describe()})")
         n_metrics += 1
     if n_metrics == 0:
         raise bad("metrics", "the row has no metric value")
@@ -232,6 +226,10 @@ def parse_table(text: str, where: str, *, version: str | None) -> Table:
     """Parse and validate a table's CSV text; raise :class:`LeaderboardError` on the first problem."""
     if text and not text.endswith("\n"):
         raise LeaderboardError(f"{where}: the last line is not terminated (truncated or torn write?)")
+    if "\r" in text:
+        line = text.count("\n", 0, text.index("\r")) + 1
+        raise LeaderboardError(f"{where}: line {line} ends with CR (a CRLF table); tables use LF line ends and are "
+                               "never rewritten silently: convert the file (e.g. `dos2unix`) and check it")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         lines = list(reader)
@@ -258,7 +256,8 @@ def read_table(path: Path) -> Table:
     """Read and validate one CSV table."""
     path = Path(path)
     version = directory_version(path.parent)
-    text = path.read_text(encoding="utf-8")
+    with open(path, encoding="utf-8", newline="") as fh:  # newline="": CRLF reaches parse_table as is
+        text = fh.read()
     table = parse_table(text, str(path), version=version)
     tier = path.stem
     for i, row in enumerate(table.rows, start=2):
@@ -273,7 +272,8 @@ def list_tables(directory: Path) -> list[Path]:
 
 
 # -- writing --------------------------------------------------------------------------------------
-def _format_table(metric_columns: list[str], rows: list[dict[str, str]]) -> str:
+def format_table(metric_columns: list[str], rows: list[dict[str, str]]) -> str:
+    """The CSV text (LF line ends) of a table with these metric columns and rows."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     columns = [*ID_COLUMNS, *metric_columns, *TRAILER_COLUMNS]
@@ -283,23 +283,8 @@ def _format_table(metric_columns: list[str], rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _lock(path: Path, timeout: float):
+def table_lock(path: Path, timeout: float):
+    """The file lock ``<table>.csv.lock`` that every write of ``path`` (and its renders) holds."""
     from filelock import FileLock
 
     return FileLock(str(path) + ".lock", timeout=timeout)
@@ -333,7 +318,7 @@ def add_records(
     for tier, new_rows in by_tier.items():
         path = table_path(directory, tier)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _lock(path, timeout):
+        with table_lock(path, timeout):
             if path.exists():
                 table = read_table(path)
                 metric_columns, rows = list(table.metric_columns), list(table.rows)
@@ -347,7 +332,7 @@ def add_records(
                 if replace:
                     rows = [r for r in rows if tuple(r[c] for c in KEY_COLUMNS) != key]
                 rows.append(row)
-            text = _format_table(metric_columns, rows)
+            text = format_table(metric_columns, rows)
             parse_table(text, str(path), version=version)  # whole-table consistency before anything is written
             atomic_write_text(path, text)
         written.append(path)
@@ -361,186 +346,3 @@ def load_record(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise LeaderboardError(f"{path}: not valid JSON: {exc}") from None
-
-
-# -- aggregation and rendering ---------------------------------------------------------------------
-def ordered_metrics(columns: Iterable[str]) -> list[str]:
-    """Headline metrics first (in :data:`HEADLINE_METRICS` order), then the rest by name."""
-    columns = list(columns)
-    head = [m for m in HEADLINE_METRICS if m in columns]
-    return head + sorted(c for c in columns if c not in head)
-
-
-@dataclass
-class Aggregate:
-    """Mean and sample standard deviation (ddof=1; 0 for one seed) over seeds of one model."""
-
-    dataset: str
-    dataset_version: str
-    preset: str
-    model: str
-    seeds: list[int]
-    mean: dict[str, float]
-    std: dict[str, float]
-    count: dict[str, int]
-
-
-def aggregate(table: Table) -> list[Aggregate]:
-    """Group rows by (dataset, dataset_version, preset, model) and summarise every metric over seeds."""
-    import numpy as np
-
-    groups: dict[tuple[str, str, str, str], list[dict[str, str]]] = {}
-    for row in table.rows:
-        groups.setdefault((row["dataset"], row["dataset_version"], row["preset"], row["model"]), []).append(row)
-    out = []
-    for (dataset, dversion, preset, model), rows in sorted(groups.items()):
-        mean, std, count = {}, {}, {}
-        for column in table.metric_columns:
-            values = np.array([float(r[column]) for r in rows if r.get(column)], dtype=np.float64)
-            if values.size == 0:
-                continue
-            mean[column] = float(values.mean())
-            std[column] = float(values.std(ddof=1)) if values.size > 1 else 0.0
-            count[column] = int(values.size)
-        out.append(
-            Aggregate(dataset, dversion, preset, model, sorted(int(r["seed"]) for r in rows), mean, std, count)
-        )
-    return out
-
-
-def _fmt(agg: Aggregate, column: str) -> str:
-    if column not in agg.mean:
-        return "–"
-    if agg.count[column] == 1:
-        return f"{agg.mean[column]:.3f}"
-    return f"{agg.mean[column]:.3f} ± {agg.std[column]:.3f}"
-
-
-def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str] | None = None) -> str:
-    """Markdown: one table per (dataset, version, preset), one line per model, mean ± std over seeds."""
-    tier = table.path.stem
-    aggs = aggregate(table)
-    metrics = ordered_metrics(table.metric_columns)
-    lines = [
-        f"# Leaderboard v{directory_version(table.path.parent)} — tier `{tier}`",
-        "",
-        f"Rendered from `{table.path.name}` by `disentbench leaderboard render`; do not edit by hand.",
-        "Cells are mean ± sample standard deviation (ddof=1) over seeds; `–`: not computed.",
-        "Higher is better except `multitask.rmse` (test RMSE of multi-task heads on the frozen codes, seed 004",
-        "Table 1; lower is better). `ground-truth`: the normalised factors as codes (the upper anchor).",
-        "",
-    ]
-    groups: dict[tuple[str, str, str], list[Aggregate]] = {}
-    for agg in aggs:
-        groups.setdefault((agg.dataset, agg.dataset_version, agg.preset), []).append(agg)
-    for (dataset, dversion, preset), members in groups.items():
-        present = [m for m in metrics if any(m in a.mean for a in members)]
-        headline = [m for m in present if m in HEADLINE_METRICS]
-        others = [m for m in present if m not in HEADLINE_METRICS]
-        lines += [f"## {dataset} (version {dversion}), preset `{preset}`", ""]
-        for title, columns in (("", headline), ("Other metrics", others)):
-            if not columns:
-                continue
-            if title:
-                lines += [f"{title}:", ""]
-            lines.append("| model | seeds | " + " | ".join(columns) + " |")
-            lines.append("|---|---|" + "---|" * len(columns))
-            for a in members:
-                seeds = ",".join(str(s) for s in a.seeds)
-                lines.append(f"| {a.model} | {seeds} | " + " | ".join(_fmt(a, m) for m in columns) + " |")
-            lines.append("")
-        chart = (chart_names or {}).get((dataset, dversion, preset))
-        if chart:
-            lines += [f"![{dataset} {preset}]({chart})", ""]
-    if not groups:
-        lines.append("(no rows yet)")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def render_chart(members: list[Aggregate], path: Path, title: str) -> None:
-    """Grouped bar chart (one group per headline metric, one bar per model, seed std as error bars)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    metrics = [m for m in HEADLINE_METRICS if m != "multitask.rmse" and any(m in a.mean for a in members)]
-    if not metrics:
-        metrics = ordered_metrics({k for a in members for k in a.mean})[:7]
-    n = len(members)
-    width = 0.8 / max(n, 1)
-    x = np.arange(len(metrics))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(metrics) + 2), 4.0), dpi=100)
-    cmap = plt.get_cmap("tab10")
-    for i, a in enumerate(members):
-        means = [a.mean.get(m, np.nan) for m in metrics]
-        stds = [a.std.get(m, 0.0) for m in metrics]
-        ax.bar(x + (i - (n - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=a.model, color=cmap(i % 10))
-    ax.set_xticks(x)
-    ax.set_xticklabels(metrics, rotation=20, ha="right")
-    ax.set_ylabel("score (mean ± std over seeds)")
-    ax.set_title(title)
-    ax.legend(fontsize="small", ncol=2)
-    ax.set_ylim(bottom=0)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-
-
-def chart_name(tier: str, dataset: str, preset: str) -> str:
-    suffix = "" if preset == "reference" else f"_{preset}"
-    return f"{tier}_{dataset}{suffix}.png"
-
-
-def render(directory: Path | None = None, *, charts: bool = True) -> list[Path]:
-    """Render ``<tier>.md`` (and one PNG chart per dataset and preset) for every table in ``directory``."""
-    directory = Path(directory or version_dir())
-    written = []
-    for path in list_tables(directory):
-        with _lock(path, 120.0):
-            table = read_table(path)
-            names = {}
-            if charts:
-                groups: dict[tuple[str, str, str], list[Aggregate]] = {}
-                for agg in aggregate(table):
-                    groups.setdefault((agg.dataset, agg.dataset_version, agg.preset), []).append(agg)
-                for (dataset, dversion, preset), members in groups.items():
-                    name = chart_name(path.stem, dataset, preset)
-                    render_chart(members, directory / name, f"{dataset} v{dversion} — tier {path.stem}, preset {preset}")
-                    names[(dataset, dversion, preset)] = name
-                    written.append(directory / name)
-            md = directory / f"{path.stem}.md"
-            atomic_write_text(md, render_markdown(table, chart_names=names))
-            written.append(md)
-    return written
-
-
-def check(directory: Path | None = None, *, tier: str | None = None) -> list[Table]:
-    """Validate every table (or one tier's) and that its rendered Markdown is up to date."""
-    directory = Path(directory or version_dir())
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no leaderboard directory {directory}")
-    paths = [table_path(directory, tier)] if tier else list_tables(directory)
-    tables = []
-    for path in paths:
-        if not path.exists():
-            raise FileNotFoundError(f"no table for tier {path.stem!r}: {path}")
-        table = read_table(path)
-        md = path.with_suffix(".md")
-        if md.exists():
-            charts = {
-                (a.dataset, a.dataset_version, a.preset): chart_name(path.stem, a.dataset, a.preset)
-                for a in aggregate(table)
-                if (directory / chart_name(path.stem, a.dataset, a.preset)).exists()
-            }
-            if md.read_text(encoding="utf-8") != render_markdown(table, chart_names=charts):
-                raise LeaderboardError(f"{md} is out of date with {path.name}: run `disentbench leaderboard render`")
-        tables.append(table)
-    return tables

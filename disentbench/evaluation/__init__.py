@@ -1,0 +1,73 @@
+"""Model + dataset -> code table (cached) -> metrics (+ protocols) -> score record.
+
+One job per module:
+
+* :mod:`~disentbench.evaluation.sources` — what a model is: checkpoint, TorchScript encoder, code file, or the
+  ``ground-truth`` pseudo-model (the normalised factors as codes);
+* :mod:`~disentbench.evaluation.codes` — the seeded sample of grid indices, batched encoding, the code cache;
+* :mod:`~disentbench.evaluation.protocols` — the multi-task protocol of seed 004's Table 1 (``multitask.rmse``);
+* :mod:`~disentbench.evaluation.record` — :func:`evaluate`: the score record, its id, writing and printing it;
+* :mod:`~disentbench.evaluation.runs` — train a tier's reference run and score it with the tier's protocol.
+
+The tiers' protocols themselves live in :mod:`disentbench.tiers`.
+"""
+
+from disentbench.evaluation.codes import (
+    DEFAULT_BATCH_SIZE,
+    cached_codes,
+    codes_cache_path,
+    encode,
+    sample_indices,
+    unit_images,
+)
+from disentbench.evaluation.protocols import multitask_rmse, resolve_tasks
+from disentbench.evaluation.record import (
+    COLLAPSE_RATIO,
+    RECORD_FORMAT,
+    RECORD_FORMAT_VERSION,
+    collapsed_dimensions,
+    evaluate,
+    format_record,
+    git_commit,
+    write_record,
+)
+from disentbench.evaluation.runs import evaluate_run, train_run
+from disentbench.evaluation.sources import (
+    GROUND_TRUTH,
+    EvaluationError,
+    ModelSource,
+    check_codes,
+    config_hash,
+    file_sha256,
+    load_code_file,
+    open_model,
+)
+
+__all__ = [
+    "COLLAPSE_RATIO",
+    "DEFAULT_BATCH_SIZE",
+    "GROUND_TRUTH",
+    "RECORD_FORMAT",
+    "RECORD_FORMAT_VERSION",
+    "EvaluationError",
+    "ModelSource",
+    "cached_codes",
+    "check_codes",
+    "codes_cache_path",
+    "collapsed_dimensions",
+    "config_hash",
+    "encode",
+    "evaluate",
+    "evaluate_run",
+    "file_sha256",
+    "format_record",
+    "git_commit",
+    "load_code_file",
+    "multitask_rmse",
+    "open_model",
+    "resolve_tasks",
+    "sample_indices",
+    "train_run",
+    "unit_images",
+    "write_record",
+]

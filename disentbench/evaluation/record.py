@@ -1,0 +1,195 @@
+"""The score record: a model on a dataset -> code table -> metrics (+ protocols) -> one JSON-ready dict.
+
+Scores come from :func:`disentbench.metrics.compute_metrics` on the factor classes and codes of the sampled
+grid points (see :mod:`disentbench.evaluation.codes`); the record also holds the model source, the settings,
+the versions of the package, metric definitions and leaderboard, the commit, and warnings (e.g. collapsed
+code dimensions). ``record_id`` = first 16 hex digits of the SHA-256 of (model, model SHA-256, dataset,
+version, tier, seed, preset, metrics, points, with tasks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from disentbench.evaluation.codes import DEFAULT_BATCH_SIZE, cached_codes, sample_indices
+from disentbench.evaluation.protocols import multitask_rmse, resolve_tasks
+from disentbench.evaluation.sources import GROUND_TRUTH, EvaluationError, load_code_file, open_model
+from disentbench.fileio import atomic_write_text
+from disentbench.tiers import DEFAULT_N_POINTS
+
+RECORD_FORMAT = "disentbench-score-record"
+RECORD_FORMAT_VERSION = 1
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` of the source checkout (``-dirty`` if the package has uncommitted changes), else ``unknown``."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "disentbench"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}-dirty" if status else head
+
+
+#: a code dimension whose spread is below this fraction of its magnitude is reported as collapsed
+COLLAPSE_RATIO = 1e-3
+
+
+def collapsed_dimensions(codes: np.ndarray) -> list[int]:
+    """Dimensions j with std_j ≤ COLLAPSE_RATIO · (|mean_j| + std_j): constant up to numerical noise, whatever
+    the scale (a collapsed or saturated encoder). Histogram metrics, being scale-invariant, still read them."""
+    codes = np.asarray(codes, dtype=np.float64)
+    std, mean = codes.std(axis=0), np.abs(codes.mean(axis=0))
+    return [int(j) for j in np.nonzero(std <= COLLAPSE_RATIO * (mean + std))[0]]
+
+
+def _record_id(parts: Sequence[Any]) -> str:
+    return hashlib.sha256(json.dumps(list(parts), default=str).encode()).hexdigest()[:16]
+
+
+def evaluate(
+    model: Path,
+    dataset_name: str,
+    *,
+    metrics: str | Sequence[str] = "default",
+    preset: str = "reference",
+    seed: int = 0,
+    n_points: int | None = DEFAULT_N_POINTS,
+    tier: str | None = None,
+    name: str | None = None,
+    tasks: Path | str | None = None,
+    task_epochs: int = 30,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    use_cache: bool = True,
+    cache_root: Path | None = None,
+    progress: bool = True,
+    dataset=None,
+) -> dict[str, Any]:
+    """Evaluate a model file (or ``ground-truth``) on a dataset and return the score record (a JSON-ready
+    dict). ``tasks``: a task file or ``"default"`` adds the multi-task protocol."""
+    from disentbench import __version__
+    from disentbench import metrics as metric_engine
+    from disentbench.leaderboard import LEADERBOARD_VERSION
+
+    start = time.perf_counter()
+    if dataset is None:
+        from disentbench.data import get_dataset
+
+        dataset = get_dataset(dataset_name)
+    space = dataset.factor_space
+    source = open_model(model)
+    selected = metric_engine.registry.resolve_selection(metrics)
+    task_spec = resolve_tasks(tasks, dataset)
+    if source.kind == "codes":
+        codes, indices = load_code_file(source.path, dataset)
+    else:
+        indices = sample_indices(space.n_points, n_points, seed)
+    classes = space.index_to_classes(indices)
+    from_cache = False
+    if source.kind == GROUND_TRUTH:
+        codes = space.normalised(classes).astype(np.float32)
+    elif source.kind != "codes":
+        channels = source.info.get("channels")
+        if channels is not None and int(channels) != int(dataset.channels):
+            raise EvaluationError(
+                f"{source.path}: the model takes {channels}-channel images but {dataset.name} has {dataset.channels}"
+            )
+        codes, from_cache = cached_codes(
+            source, dataset, indices, batch_size=batch_size, progress=progress, use_cache=use_cache, root=cache_root
+        )
+    collapsed = collapsed_dimensions(codes)
+    warnings = [] if not collapsed else [
+        f"{len(collapsed)} of {codes.shape[1]} code dimensions are constant up to noise (std ≤ {COLLAPSE_RATIO:g} × "
+        f"magnitude): {collapsed[:20]}; the model may have collapsed, and scale-invariant metrics read that noise"
+    ]
+    results = metric_engine.compute_metrics(classes, codes, selected, preset=preset, random_state=seed)
+    scores: dict[str, float] = {}
+    for result in results.values():
+        scores.update(result.scores)
+    task_info = None
+    if task_spec is not None:
+        taskset, task_info = task_spec
+        rmse = multitask_rmse(codes, taskset.targets(classes), seed=seed, epochs=task_epochs)
+        scores["multitask.rmse"] = float(rmse.mean())
+        task_info.update(epochs=task_epochs, rmse_per_task=[float(v) for v in rmse])
+    tier = tier or "custom"
+    model_name = name or (source.model_type if source.kind == "checkpoint" else source.path.stem)
+    n_used = len(indices)
+    record = {
+        "record_format": RECORD_FORMAT,
+        "record_format_version": RECORD_FORMAT_VERSION,
+        "record_id": _record_id([model_name, source.sha256, dataset.name, dataset.version, tier, seed, preset, selected, n_used, tasks is not None]),
+        "model": model_name,
+        "model_config_hash": source.config_hash,
+        "dataset": dataset.name,
+        "dataset_version": str(dataset.version),
+        "tier": tier,
+        "seed": int(seed),
+        "preset": preset,
+        "metrics": scores,
+        "model_source": {
+            "path": str(source.path),
+            "kind": source.kind,
+            "sha256": source.sha256,
+            "model_type": source.model_type,
+            "representation": source.info.get("representation", "codes" if source.kind == "codes" else None),
+        },
+        "n_points": n_used,
+        "codes_from_cache": from_cache,
+        "code_dim": int(codes.shape[1]),
+        "metric_details": {k: r.to_dict() for k, r in results.items()},
+        "tasks": task_info,
+        "disentbench_version": __version__,
+        "metric_definitions_version": metric_engine.METRIC_DEFINITIONS_VERSION,
+        "leaderboard_version": LEADERBOARD_VERSION,
+        "commit": git_commit(),
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "warnings": warnings,
+        "elapsed_s": round(time.perf_counter() - start, 3),
+    }
+    return record
+
+
+def write_record(record: dict[str, Any], path: Path) -> Path:
+    """Write a score record as JSON atomically."""
+    atomic_write_text(Path(path), json.dumps(record, indent=2, sort_keys=False) + "\n")
+    return Path(path)
+
+
+def format_record(
+    record: dict[str, Any], reference_rows: Sequence[dict[str, str]] = (), *, keys: Sequence[str] | None = None
+) -> str:
+    """A readable terminal table of a record's scores (with leaderboard rows beside it when given)."""
+    from disentbench.leaderboard import ordered_metrics
+
+    if keys is None:
+        keys = ordered_metrics(record["metrics"])
+    head = (
+        f"{record['model']} on {record['dataset']} v{record['dataset_version']} — tier {record['tier']}, "
+        f"seed {record['seed']}, preset {record['preset']}, {record['n_points']} points, code dim {record['code_dim']}"
+    )
+    names = ["this run", *[f"{r['model']} s{r['seed']}" for r in reference_rows]]
+    width = max(len(k) for k in keys) + 2
+    col = max(10, *(len(n) + 2 for n in names))
+    lines = [head, "metric".ljust(width) + "".join(n.rjust(col) for n in names)]
+    for key in keys:
+        cells = [f"{record['metrics'][key]:.4f}"]
+        for row in reference_rows:
+            cells.append(f"{float(row[key]):.4f}" if row.get(key) else "–")
+        lines.append(key.ljust(width) + "".join(c.rjust(col) for c in cells))
+    lines += [f"warning: {w}" for w in record.get("warnings", [])]
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Tiers: the named budgets of the reference runs and the evaluation protocol of each tier's leaderboard.
+
+A tier (``smoke``, ``paper``) fixes how its runs are trained (the ``[tiers.<name>]`` budget of each reference
+model's TOML) and how they are scored (:data:`TIER_PROTOCOLS`), so that every row of ``leaderboards/v<N>/<tier>.csv``
+compares with every other. Evaluations outside a tier use :data:`CUSTOM_SETTINGS`. This module imports nothing
+from the package: evaluation, training and the CLI read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: default number of grid points encoded: enough for the reference settings (DCI / SAP: 10,000 train +
+#: 5,000 test; MIG, FactorVAE variance, BetaVAE, modularity: 10,000)
+DEFAULT_N_POINTS = 15_000
+#: ``tasks=DEFAULT_TASKS``: the dataset's default task set (what the task models train on)
+DEFAULT_TASKS = "default"
+
+#: how a tier's leaderboard rows are evaluated (the smoke tier uses the ``fast`` preset: the reference
+#: DCI with 100-stage boosted trees per factor takes over 10 minutes per model on two CPU cores). Both add
+#: the multi-task protocol on the default task set (seed 004 Table 1: 30 epochs; smoke: 10, ~1,900 steps).
+TIER_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "smoke": {"metrics": "default", "preset": "fast", "n_points": DEFAULT_N_POINTS, "threads": 2,
+              "tasks": DEFAULT_TASKS, "task_epochs": 10},
+    "paper": {"metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "threads": None,
+              "tasks": DEFAULT_TASKS, "task_epochs": 30},
+}
+#: the tier names, in order of cost (``disentbench train --tier`` / ``evaluate --tier`` choices)
+TIERS = tuple(TIER_PROTOCOLS)
+
+#: evaluation settings outside any tier (``disentbench evaluate`` without ``--tier``)
+CUSTOM_SETTINGS: dict[str, Any] = {
+    "metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "tasks": None, "task_epochs": 30,
+}
+
+SMOKE_MODELS = ("ground-truth", "random", "single-task", "one-head", "multi-head", "ae", "vae", "beta-vae",
+                "factor-vae")
+SMOKE_DATASETS = ("dsprites-procedural", "shapes3d-procedural")
+SMOKE_SEEDS = (0, 1, 2)
+#: the fixed subset of the smoke tier that CI retrains and compares: (model, dataset, seed). ground-truth
+#: (nothing to train) pins every metric and the multi-task protocol on a perfect representation; one-head is
+#: the cheapest trained run of the tier.
+CI_SUBSETS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "ci": (("ground-truth", "dsprites-procedural", 0), ("one-head", "shapes3d-procedural", 0)),
+}
+#: absolute tolerance of the CI score regression, per metric value. Same code on the same platform is
+#: bit-identical (measured); the tolerance only absorbs BLAS / oneDNN kernel differences between CPUs,
+#: which perturb training in the last bits and can move scores of a few-hundred-step smoke run by ~1e-3.
+#: A change of definition, default or data moves scores by far more than this.
+CI_TOLERANCE = 0.02
+
+
+def protocol(tier: str) -> dict[str, Any]:
+    """A copy of ``tier``'s evaluation protocol; an unknown tier is a ``ValueError`` listing the known ones."""
+    if tier not in TIER_PROTOCOLS:
+        raise ValueError(f"unknown tier {tier!r}; tiers: {', '.join(TIER_PROTOCOLS)}")
+    return dict(TIER_PROTOCOLS[tier])
+
+
+def evaluation_settings(tier: str | None, **given: Any) -> dict[str, Any]:
+    """The settings of an evaluation: a known tier's protocol (so its rows compare with that tier's table),
+    else :data:`CUSTOM_SETTINGS`; every setting given explicitly (not None) overrides."""
+    settings = dict(CUSTOM_SETTINGS)
+    if tier in TIER_PROTOCOLS:
+        settings.update({k: v for k, v in TIER_PROTOCOLS[tier].items() if k in settings})
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return settings
