@@ -222,7 +222,7 @@ def fit_factor_predictors(
     warning, single-valued factors are skipped with a warning.
     """
     factors, codes = check_factors_codes(factors, codes)
-    flags = check_discrete(discrete, factors.shape[1])
+    flags = check_discrete(discrete, factors, metric=metric)
     if estimator not in ESTIMATORS:
         raise ValueError(f"{metric}: unknown estimator {estimator!r}; choose from {ESTIMATORS}")
     notes: list[str] = []

@@ -200,7 +200,7 @@ def information_statistics(
 ) -> InfoStatistics:
     """Validate, subsample ``n_samples`` rows (seeded), discretise codes and compute the MI matrix."""
     factors, codes = check_factors_codes(factors, codes)
-    flags = check_discrete(discrete, factors.shape[1])
+    flags = check_discrete(discrete, factors, metric=metric)
     if n_samples is not None and n_samples < 2:
         raise ValueError(f"{metric}: n_samples must be at least 2 (or None for all rows), got {n_samples}")
     rows = subsample(factors.shape[0], n_samples, rng_from(random_state))
