@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import subprocess
 import sys
@@ -94,7 +96,7 @@ def test_score_user_errors(table_file, tmp_path, capsys):
     assert main(["score", str(table_file), "--metrics", "mig,nope"]) == 2
     assert "unknown metric 'nope'" in capsys.readouterr().err
     assert main(["score", str(table_file), "--metrics", "explicitness"]) == 2
-    assert "too few samples" in capsys.readouterr().err
+    assert "too few rows: the input has 600, but explicitness needs 15,000" in capsys.readouterr().err
     assert main(["score", str(table_file), "--preset", "warp"]) == 2
     assert "unknown preset" in capsys.readouterr().err
     not_npz = tmp_path / "x.npz"
@@ -140,3 +142,79 @@ def test_score_does_not_import_torch_and_starts_fast(table_file):
     assert time.perf_counter() - start < 10.0  # ~0.7 s measured; loose for loaded CI machines
     imported = {line.split("|")[-1].strip() for line in listed.stderr.splitlines() if "|" in line}
     assert "torch" not in imported and "disentbench.metrics.mig" in imported
+
+
+def test_score_json_to_a_directory_is_a_one_line_error_before_scoring(table_file, tmp_path, capsys):
+    """Issue 17.8: ``--json DIR`` ended in a traceback (after the metrics ran)."""
+    assert main(["score", str(table_file), "--metrics", "mig", "--json", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "--json" in captured.err and str(tmp_path) in captured.err and "directory" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and "mig.score" not in captured.out
+
+
+def _float_table(tmp_path):
+    rng = np.random.default_rng(0)
+    factors = np.column_stack([rng.integers(0, 4, 2000), rng.uniform(size=2000)])
+    codes = factors + 0.01 * rng.normal(size=factors.shape)
+    path = tmp_path / "floats.npz"
+    np.savez(path, codes=codes, factors=factors, factor_names=np.array(["shape", "angle"]))
+    return path
+
+
+def test_score_float_factors_are_refused_with_the_option_to_pass(tmp_path, capsys):
+    """Issue 17.2: float factors hung (each float a class) or gave MIG 0.04 silently."""
+    path = _float_table(tmp_path)
+    assert main(["score", str(path), "--metrics", "mig"]) == 2
+    err = capsys.readouterr().err
+    assert "angle" in err and "--continuous-factors angle" in err and len(err.strip().splitlines()) == 1
+    out = tmp_path / "s.json"
+    assert main(["score", str(path), "--metrics", "mig,dci", "--continuous-factors", "angle",
+                 "--n-train", "1000", "--n-test", "500", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["input"]["discrete"] == [True, False] and payload["scores"]["mig.score"] > 0.5
+    assert payload["results"]["dci"]["settings"]["discrete"] == [True, False]
+    assert main(["score", str(path), "--metrics", "factor_vae", "--continuous-factors", "1"]) == 2
+    assert "factor_vae groups rows by factor value" in capsys.readouterr().err
+    assert main(["score", str(path), "--continuous-factors", "tilt"]) == 2
+    assert "no factor 'tilt'" in capsys.readouterr().err
+
+
+def test_score_checks_every_row_requirement_before_computing(table_file, capsys, monkeypatch):
+    """Issue 17.3: the default suite ran for minutes, then dci said 15,000 rows were needed."""
+    from disentbench.metrics import registry
+
+    calls = []
+    real = registry.get_metric
+
+    def spy(name):
+        info = real(name)
+        func = functools.wraps(info.func)(lambda *a, **k: calls.append(name) or info.func(*a, **k))
+        return dataclasses.replace(info, func=func)
+
+    monkeypatch.setattr(registry, "get_metric", spy)
+    assert main(["score", str(table_file)]) == 2
+    err = capsys.readouterr().err
+    assert calls == [] and "the input has 600" in err and "--n-train/--n-test" in err
+    assert all(f"{name} needs 15,000" in err for name in ("dci", "sap"))
+    assert main(["score", str(table_file), "--metrics", "sap,mig", "--n-train", "400", "--n-test", "200"]) == 0
+    assert calls == ["sap", "mig"]
+    assert main(["score", str(table_file), "--n-train", "0"]) == 2
+    assert "--n-train must be a positive" in capsys.readouterr().err
+
+
+def test_score_warns_on_wide_codes_with_a_memory_estimate(tmp_path, capsys, monkeypatch):
+    """Issue 17.3: 2,000-dimensional codes took 4.5 GB without a word; the estimate is printed before scoring."""
+    from disentbench.metrics import _validation
+
+    rng = np.random.default_rng(0)
+    factors, codes = rng.integers(0, 3, (50, 2)), rng.normal(size=(50, 2000))
+    notes = _validation.preflight(factors, codes, None, {"factor_vae": {"batch_size": 64}, "mig": {"n_samples": 10}})
+    assert notes == ["wide input (50 rows x 2,000 codes): about 3.9 GiB of memory at peak (factor_vae); "
+                     "select fewer metrics or fewer codes if that does not fit"]
+    monkeypatch.setattr(_validation, "MEMORY_WARNING_BYTES", 1 << 20)  # score a small input, keep the note
+    path = tmp_path / "wide.npz"
+    np.savez(path, codes=codes, factors=factors)
+    assert main(["score", str(path), "--metrics", "spearman"]) == 0
+    captured = capsys.readouterr()
+    assert "disentbench score: note: wide input (50 rows x 2,000 codes)" in captured.err
+    assert "spearman.mean" in captured.out

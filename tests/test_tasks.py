@@ -313,3 +313,12 @@ def test_full_dsprites_grid_file_is_reproducible(tmp_path):
     idx = np.random.default_rng(0).integers(0, 737280, 300)
     np.testing.assert_array_equal(targets[idx], TaskSet.load(tmp_path / "a.h5").targets(DSPRITES.index_to_classes(idx)))
     assert os.path.getsize(tmp_path / "a.h5") > targets.nbytes
+
+
+def test_cli_out_is_a_directory_is_a_one_line_error(tmp_path, capsys):
+    """Issue 17.8: ``--out DIR --overwrite`` ended in a traceback."""
+    args = ["generate-tasks", "--factor-sizes", "3", "--out", str(tmp_path), "--no-progress"]
+    assert cli.main([*args, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "directory" in err and len(err.strip().splitlines()) == 1
+    assert leftovers(tmp_path) == []

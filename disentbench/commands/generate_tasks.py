@@ -74,6 +74,8 @@ def run(args) -> int:
     from disentbench.tasks import TaskSet
 
     out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a directory; give a file name such as {out / 'tasks.h5'}")
     space = _factor_space(args)
     task_set = TaskSet.generate(
         space,

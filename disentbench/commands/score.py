@@ -2,16 +2,15 @@
 
 The npz holds ``codes`` (n_samples, n_codes) and ``factors`` (n_samples, n_factors), and optionally
 ``factor_names``, ``factor_sizes`` (then ``factors`` may be omitted when the rows are the full factor
-grid in row-major order) and ``discrete`` (one flag per factor). Heavy imports happen in the handler.
+grid in row-major order) and ``discrete`` (one flag per factor). Factors with non-integer values must be
+named continuous (``--continuous-factors``, or ``discrete`` in the file). Heavy imports happen in the handler.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,14 @@ def register(subparsers) -> None:
                         help="comma-separated metric names, 'default' or 'all' (default: %(default)s)")
     parser.add_argument("--preset", default="reference", help="settings preset (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random_state given to every metric (default: 0)")
+    parser.add_argument("--continuous-factors", metavar="K1,K2", type=lambda text: [k for k in text.split(",") if k],
+                        help="factors (names or 0-based columns) that are continuous: binned by the information "
+                             "metrics, regressed by the predictor metrics, refused by factor_vae/beta_vae; "
+                             "replaces the file's 'discrete' flags; needed for non-integer factor values")
+    parser.add_argument("--n-train", type=int, metavar="N",
+                        help="training rows of the metrics that split rows (dci, sap, explicitness, "
+                             "informativeness; default 10000)")
+    parser.add_argument("--n-test", type=int, metavar="N", help="held-out rows of those metrics (default 5000)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write scores and settings as JSON to OUT")
     parser.add_argument("--list", action="store_true", help="list the metrics and presets, then exit")
     parser.set_defaults(func=run)
@@ -98,29 +105,58 @@ def format_table(results) -> str:
     return "\n".join(lines)
 
 
-def score_arrays(factors, codes, *, metrics: str, preset: str, seed: int, discrete=None):
-    """Run the metrics with their warnings collected on the results (not printed twice)."""
+def discrete_flags(table: dict[str, Any], continuous: list[str] | None, path: Path):
+    """Per-factor discrete flags from ``--continuous-factors`` (else the file's); refuses unflagged float factors."""
+    import numpy as np
+
+    from disentbench.metrics._validation import non_integer_columns
+
+    factors = np.asarray(table["factors"], dtype=np.float64).reshape(len(table["factors"]), -1)
+    names = table["factor_names"] or [str(k) for k in range(factors.shape[1])]
+    flags = np.ones(len(names), dtype=bool) if table["discrete"] is None else table["discrete"].copy()
+    if continuous is not None:
+        flags[:] = True
+        for key in continuous:
+            if key not in names and not (key.isdigit() and int(key) < len(names)):
+                raise ValueError(f"--continuous-factors: no factor {key!r} in {path}; factors: {', '.join(names)}")
+            flags[names.index(key) if key in names else int(key)] = False
+    fractional = [names[k] for k in np.flatnonzero(flags & non_integer_columns(factors))]
+    if fractional:
+        raise ValueError(
+            f"{path}: factors {', '.join(fractional)} hold non-integer values; name the continuous ones with "
+            f"--continuous-factors {','.join(fractional)} (or store class indices)"
+        )
+    return flags
+
+
+def sample_overrides(names: list[str], n_train: int | None, n_test: int | None) -> dict[str, dict[str, int]]:
+    """``--n-train`` / ``--n-test`` for every selected metric that splits rows into train and test."""
+    from disentbench.metrics import get_metric
+
+    given = {key: value for key, value in (("n_train", n_train), ("n_test", n_test)) if value is not None}
+    for key, value in given.items():
+        if value < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive number of rows, got {value}")
+    split = [name for name in names if {"n_train", "n_test"} <= get_metric(name).defaults.keys()]
+    return {name: dict(given) for name in split} if given else {}
+
+
+def score_arrays(factors, codes, *, metrics: str, preset: str, seed: int, discrete=None, overrides=None):
+    """Run the metrics with their warnings collected on the results (not printed twice); the pre-flight
+    memory estimate is printed to stderr before anything is computed."""
     import warnings
 
-    from disentbench.metrics import MetricWarning, compute_metrics
+    from disentbench.metrics import InputSizeWarning, MetricWarning, compute_metrics
+
+    def show(message, *args, **kwargs):
+        print(f"disentbench score: note: {message}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MetricWarning)
-        return compute_metrics(factors, codes, metrics, preset=preset, random_state=seed, discrete=discrete)
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        warnings.simplefilter("always", InputSizeWarning)
+        warnings.showwarning = show
+        return compute_metrics(factors, codes, metrics, preset=preset, random_state=seed, discrete=discrete,
+                               overrides=overrides)
 
 
 def list_text() -> str:
@@ -146,11 +182,17 @@ def run(args: argparse.Namespace) -> int:
     if args.file is None:
         raise ValueError("give an npz FILE to score (or --list)")
     from disentbench import __version__
+    from disentbench.fileio import AtomicWriteError, atomic_write_text
     from disentbench.metrics import METRIC_DEFINITIONS_VERSION
+    from disentbench.metrics.registry import resolve_selection
 
+    if args.json is not None and args.json.is_dir():
+        raise ValueError(f"--json {args.json} is a directory; give a file name such as {args.json / 'scores.json'}")
     table = load_code_table(args.file)
+    discrete = discrete_flags(table, args.continuous_factors, args.file)
+    overrides = sample_overrides(resolve_selection(args.metrics), args.n_train, args.n_test)
     results = score_arrays(table["factors"], table["codes"], metrics=args.metrics, preset=args.preset,
-                           seed=args.seed, discrete=table["discrete"])
+                           seed=args.seed, discrete=discrete, overrides=overrides)
     print(format_table(results))
     if args.json is not None:
         payload = {
@@ -164,11 +206,15 @@ def run(args: argparse.Namespace) -> int:
                 "n_codes": int(table["codes"].shape[1]) if table["codes"].ndim == 2 else 1,
                 "n_factors": int(table["factors"].shape[1]) if table["factors"].ndim == 2 else 1,
                 "factor_names": table["factor_names"],
+                "discrete": discrete.tolist(),
             },
             "scores": {key: value for result in results.values() for key, value in result.scores.items()},
             "definition_versions": {name: result.definition_version for name, result in results.items()},
             "results": {name: result.to_dict() for name, result in results.items()},
         }
-        write_json_atomic(args.json, payload)
+        try:
+            atomic_write_text(args.json, json.dumps(payload, indent=2) + "\n")
+        except AtomicWriteError as exc:
+            raise ValueError(f"--json: {exc}") from None
         print(f"wrote {args.json}", file=sys.stderr)
     return 0
