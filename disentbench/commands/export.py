@@ -16,7 +16,7 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from disentbench.checkpoint import export_torchscript
+    from disentbench.export import export_torchscript
 
     out = export_torchscript(args.run, args.torchscript)
     print(f"wrote TorchScript encoder {out}")

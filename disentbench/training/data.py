@@ -16,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
+
+from disentbench.models.base import Batch, chunks
 
 
 def split_positions(n_points: int, subset: int, test_fraction: float, split_seed: int):
@@ -58,32 +61,53 @@ def load_images(dataset, grid: np.ndarray, *, chunk: int = 8192, progress: bool 
 
 @dataclass
 class RunData:
-    """Preloaded images (uint8, on device), optional targets, and train/test positions into them."""
+    """Preloaded images (uint8, on device), factor classes, optional task targets and upstream codes, and the
+    train/test positions into them. :meth:`batch` builds the :class:`~disentbench.models.base.Batch` a model needs."""
 
     images: torch.Tensor
     grid: np.ndarray
     train: torch.Tensor
     test: torch.Tensor
+    factors: torch.Tensor
     targets: torch.Tensor | None = None
     pixel_max: int = 255
+    upstream: torch.Tensor | None = None
 
-    def batch(self, positions: torch.Tensor) -> torch.Tensor:
+    def float_images(self, positions: torch.Tensor) -> torch.Tensor:
         """Float images in [0, 1] (divided by the dataset's ``pixel_max``) for positions into the preloaded subset."""
         return self.images.index_select(0, positions).float().div_(float(self.pixel_max))
 
+    def batch(self, positions: torch.Tensor, needs, **fields) -> Batch:
+        """The :class:`Batch` of ``positions`` holding what ``needs`` names; ``fields`` (step, epoch, noise) pass on."""
+        return Batch(
+            images=self.float_images(positions) if "images" in needs else None,
+            factors=self.factors[positions] if "factors" in needs else None,
+            targets=self.targets[positions] if "targets" in needs else None,
+            upstream=self.upstream[positions] if "upstream" in needs else None,
+            **fields,
+        )
+
+    def batches(self, positions: torch.Tensor, needs) -> Iterator[Batch]:
+        """Batches of ``positions`` in order, :data:`~disentbench.models.base.EVAL_BATCH` at a time (evaluation)."""
+        for chunk in chunks(positions):
+            yield self.batch(chunk, needs)
+
 
 def load_run_data(dataset, data_spec: dict, device, *, task_set=None, progress: bool = False) -> RunData:
-    """Subset, split and preload ``dataset`` as ``data_spec`` says; targets from ``task_set`` if given."""
+    """Subset, split and preload ``dataset`` as ``data_spec`` says; targets from ``task_set`` if given (one column,
+    ``task_index``, when the spec names one)."""
     grid, train, test = split_positions(len(dataset), int(data_spec["subset"]), float(data_spec["test_fraction"]),
                                         int(data_spec["split_seed"]))
     images = load_images(dataset, grid, progress=progress).to(device)
+    classes = dataset.factor_space.index_to_classes(grid)
     targets = None
     if task_set is not None:
-        y = task_set.targets(dataset.factor_space.index_to_classes(grid))
+        y = task_set.targets(classes)
         if "task_index" in data_spec:
             y = y[:, [int(data_spec["task_index"])]]
         targets = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device)
-    return RunData(images, grid, torch.from_numpy(train).to(device), torch.from_numpy(test).to(device), targets,
+    return RunData(images, grid, torch.from_numpy(train).to(device), torch.from_numpy(test).to(device),
+                   torch.from_numpy(np.ascontiguousarray(classes, dtype=np.int64)).to(device), targets,
                    int(getattr(dataset, "pixel_max", 255)))
 
 

@@ -1,11 +1,12 @@
-"""The one training loop shared by every reference model.
+"""The one training loop. It knows no model by name.
 
-``train(spec, out_dir)`` seeds everything, preloads the data, runs epochs of shuffled minibatches,
-logs losses as JSON lines, writes checkpoints at intervals and at the end, and resumes an
-interrupted run bit-for-bit: the model and optimiser states, the noise generator (VAE sampling,
-FactorVAE permutations), the global torch RNG and the position in the epoch are checkpointed, and
-the data order of epoch ``e`` is ``randperm(n_train)`` from a generator seeded with
-``seed * 1_000_003 + e``, so it is recomputed rather than stored.
+``train(spec, out_dir)`` seeds everything, preloads the data the model declares it needs (images, factor classes,
+task targets, codes of the frozen upstream run given by ``--from``), runs epochs of shuffled minibatches through
+``model.train_step``, logs losses as JSON lines, writes checkpoints at intervals and at the end, stops on a NaN
+loss, and resumes an interrupted run bit-for-bit: the model, **every** optimiser the model configured, the noise
+generator (sampling, permutations), the global torch RNG and the position in the epoch are checkpointed, and the
+data order of epoch ``e`` is ``randperm(n_train)`` from a generator seeded with ``seed * 1_000_003 + e``, so it is
+recomputed rather than stored.
 
 Run folder::
 
@@ -27,14 +28,16 @@ from typing import Callable
 
 import torch
 
-from disentbench.checkpoint import FINAL_NAME, RESUME_NAME, atomic_write, load_checkpoint, save_checkpoint
-from disentbench.models import build_model, representation_of
+from disentbench.checkpoint import FINAL_NAME, RESUME_NAME, load_checkpoint, save_model
+from disentbench.fileio import atomic_write_text, remove_stale_temporaries
+from disentbench.models import Model, ModelContext, NonFiniteLoss, build_model, get_model, load_model
+from disentbench.models.base import encode_all
 from disentbench.training.config import same_run
-from disentbench.training.data import load_run_data, resolve_task_set
-from disentbench.training.objectives import NonFiniteLoss, make_objective
+from disentbench.training.data import RunData, load_run_data, resolve_task_set
 
 EPOCH_SEED_STRIDE = 1_000_003
 NOISE_SEED_OFFSET = 7919
+RUN_FILES = ("config.json", "log.jsonl", "summary.json", RESUME_NAME, FINAL_NAME)
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,22 +64,6 @@ def epoch_order(seed: int, epoch: int, n: int, device) -> torch.Tensor:
     return torch.randperm(n, generator=gen).to(device)
 
 
-def model_config(spec: dict, channels: int, n_tasks: int | None, source: dict | None) -> dict:
-    """The plain model config (see :mod:`disentbench.models`) for a run spec."""
-    opts = spec["model_options"]
-    if source is not None:  # frozen protocols take the encoder from the source run
-        cfg = {k: source["config"][k] for k in ("channels", "latent_dim", "encoder")}
-    else:
-        cfg = {"channels": channels, "latent_dim": int(opts["latent_dim"]), "encoder": dict(opts["encoder"])}
-    cfg = {"name": spec["model"], "init": opts.get("init", "default"), **cfg}
-    if "heads" in opts:
-        cfg["heads"] = {**opts["heads"], "n_tasks": 1 if spec["model"] == "single-task" else int(n_tasks)}
-    for key in ("decoder", "discriminator"):
-        if key in opts:
-            cfg[key] = dict(opts[key])
-    return cfg
-
-
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines written after ``step`` (work redone after a resume) so the log matches an uninterrupted run."""
     if not path.exists():
@@ -88,89 +75,111 @@ def _truncate_log(path: Path, step: int) -> None:
                 keep.append(line)
         except (ValueError, KeyError, TypeError):  # a line torn by the interruption
             continue
-    atomic_write(path, lambda fh: fh.write("".join(line + "\n" for line in keep).encode()))
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 @dataclass
 class Run:
-    """Everything a training run needs: the completed spec, model, preloaded data, objective, noise generator."""
+    """Everything a training run needs: the completed spec, the model, preloaded data, noise generator, dataset."""
 
     spec: dict
-    model: torch.nn.Module
-    data: object
-    objective: object
+    model: Model
+    data: RunData
     noise: torch.Generator
     dataset: object
 
 
-def setup_run(spec: dict, *, dataset=None, tasks_path=None, encoder_path=None, progress: bool = False) -> Run:
-    """Seed torch, open the dataset, resolve tasks / frozen encoder, build and initialise the model (seeded),
-    preload the data and build the objective. The returned spec is completed with the dataset version,
-    task-set description, encoder source and model config."""
+def load_upstream(path, dataset) -> tuple[Model, dict]:
+    """The frozen model of the upstream run at ``path`` (``--from``), checked against the dataset."""
+    if path is None:
+        raise ValueError("this model trains on another run: pass --from RUN_DIR (the upstream run folder)")
+    model, ckpt = load_model(path)
+    if model.context.channels != dataset.channels:
+        raise ValueError(f"upstream run {path} takes {model.context.channels}-channel images; "
+                         f"dataset {dataset.name!r} has {dataset.channels}")
+    trained_on = ckpt["extra"].get("dataset", {}).get("name")
+    if trained_on and trained_on != dataset.name:
+        raise ValueError(f"upstream run {path} was trained on {trained_on!r}, not {dataset.name!r}")
+    return model, ckpt
+
+
+def setup_run(spec: dict, *, dataset=None, tasks_path=None, upstream_path=None, progress: bool = False) -> Run:
+    """Seed torch, open the dataset, resolve tasks / upstream run, build and initialise the model (seeded), preload
+    the data it needs, configure its optimisers and prepare it. The returned spec is completed with the dataset
+    version, task-set description and upstream run."""
     spec = json.loads(json.dumps(spec))  # plain-data copy
+    needs = get_model(spec["model"]).needs
     device = setup_torch(spec["seed"], spec.get("threads"), spec.get("device", "cpu"))
     if dataset is None:
         from disentbench.data import get_dataset
 
         dataset = get_dataset(spec["data"]["dataset"])
     spec["data"]["dataset"], spec["data"]["dataset_version"] = dataset.name, str(dataset.version)
-    task_set = source = None
-    if spec["objective"] in ("tasks", "frozen-heads"):
+    task_set = upstream = None
+    if "targets" in needs:
         task_set, spec["data"]["tasks"] = resolve_task_set(spec["data"], dataset, tasks_path)
     elif tasks_path is not None:
-        raise ValueError(f"--tasks applies to task models (single-task, multi-head, one-head, heads-on-frozen), "
-                         f"not {spec['model']!r}")
-    if spec["objective"].startswith("frozen-"):
-        source = _frozen_source(encoder_path, dataset)
-        spec["encoder_source"] = {"path": str(source["path"]), "model": source["model_name"],
-                                  "dataset": source["extra"].get("run", {}).get("data", {}).get("dataset")}
-    elif encoder_path is not None:
-        raise ValueError(f"--encoder applies to heads-on-frozen and decoder-on-frozen, not {spec['model']!r}")
-    spec["model_config"] = model_config(spec, dataset.channels, task_set.n_tasks if task_set else None, source)
+        raise ValueError(f"--tasks applies to models trained on task targets, not {spec['model']!r}")
+    if "upstream" in needs:
+        upstream, ckpt = load_upstream(upstream_path, dataset)
+        spec["upstream"] = {"path": str(upstream_path), "model": ckpt["model_name"],
+                            "dataset": ckpt["extra"].get("dataset", {}).get("name")}
+    elif upstream_path is not None:
+        raise ValueError(f"--from applies to models trained on another run, not {spec['model']!r}")
+    n_tasks = None if task_set is None else (1 if "task_index" in spec["data"] else task_set.n_tasks)
+    context = ModelContext(dataset.channels, n_tasks, tuple(dataset.factor_space.sizes), upstream)
     torch.manual_seed(spec["seed"])
-    model = build_model(spec["model_config"])
-    if source is not None:
-        model.encoder.load_state_dict({k[len("encoder."):]: v for k, v in source["state_dict"].items()
-                                       if k.startswith("encoder.")})
-        model.encoder.requires_grad_(False)
+    model = build_model(spec["model"], spec["config"], context)
     model.to(device).train()
     noise = torch.Generator(device=device).manual_seed(spec["seed"] + NOISE_SEED_OFFSET)
     data = load_run_data(dataset, spec["data"], device, task_set=task_set, progress=progress)
-    objective = make_objective(spec, model, data, noise)
-    objective.prepare()
+    if upstream is not None:
+        data.upstream = encode_all(upstream, data.float_images, len(data.images), device)
+    model.optimizers = model.configure_optimizers()
+    model.prepare(data)
+    return Run(spec, model, data, noise, dataset)
 
-    return Run(spec, model, data, objective, noise, dataset)
 
-
-def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=None, resume: bool = False,
-          progress: bool | None = None, on_step: Callable[[int, torch.nn.Module], None] | None = None) -> dict:
-    """Train the model of ``spec`` into ``out_dir``; returns the summary (also written to summary.json).
-
-    ``dataset`` defaults to ``get_dataset(spec["data"]["dataset"])``. ``tasks_path``: a task set file
-    (tasks objectives; default: the dataset's default set). ``encoder_path``: the run or checkpoint whose
-    encoder the frozen protocols use. ``on_step(step, model)`` is called after every step (tests use it).
-    """
-    out = Path(out_dir)
+def _start_folder(out: Path, resume: bool) -> None:
+    """Refuse to overwrite a run; clear what a run killed before its first checkpoint left (nothing resumable)."""
     ckpt_path, final_path = out / RESUME_NAME, out / FINAL_NAME
     if not resume and (ckpt_path.exists() or final_path.exists()):
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
     if resume and not ckpt_path.exists():
         raise FileNotFoundError(f"nothing to resume: {ckpt_path} not found")
-    run = setup_run(spec, dataset=dataset, tasks_path=tasks_path, encoder_path=encoder_path, progress=bool(progress))
-    spec, model, data, objective, noise, dataset = run.spec, run.model, run.data, run.objective, run.noise, run.dataset
-    resumed = None
+    for name in RUN_FILES:
+        remove_stale_temporaries(out, name)
+        if not resume and (out / name).exists():
+            (out / name).unlink()
+
+
+def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, upstream_path=None, resume: bool = False,
+          progress: bool | None = None, on_step: Callable[[int, Model], None] | None = None) -> dict:
+    """Train the model of ``spec`` into ``out_dir``; returns the summary (also written to summary.json).
+
+    ``dataset`` defaults to ``get_dataset(spec["data"]["dataset"])``. ``tasks_path``: a task set file (default:
+    the dataset's default set). ``upstream_path``: the run (or checkpoint) a staged model trains on. Resuming a
+    finished run changes nothing and returns its summary with ``already_complete`` set. ``on_step(step, model)``
+    is called after every step (tests use it).
+    """
+    out = Path(out_dir)
+    ckpt_path, final_path = out / RESUME_NAME, out / FINAL_NAME
+    if resume and final_path.is_file() and (out / "summary.json").is_file():
+        return {**json.loads((out / "summary.json").read_text()), "already_complete": True}
+    _start_folder(out, resume)
+    run = setup_run(spec, dataset=dataset, tasks_path=tasks_path, upstream_path=upstream_path,
+                    progress=bool(progress))
+    spec, model, data, noise, dataset = run.spec, run.model, run.data, run.noise, run.dataset
+    step = epoch = batch = 0
+    metrics: dict = {}
     if resume:
         resumed = load_checkpoint(ckpt_path)
         diff = same_run(resumed["extra"].get("run", {}), spec)
         if diff:
             raise ValueError(f"cannot resume {out}: the run was started with different settings ({', '.join(diff)})")
-
-    step = epoch = batch = 0
-    metrics: dict = {}
-    if resumed is not None:
         state = resumed["extra"]["training"]
         model.load_state_dict(resumed["state_dict"])
-        for name, opt in objective.optimizers.items():
+        for name, opt in model.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         noise.set_state(state["noise_rng"])
         torch.set_rng_state(state["torch_rng"])
@@ -178,18 +187,15 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=No
         _truncate_log(out / "log.jsonl", step)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "config.json", lambda fh: fh.write(json.dumps(spec, indent=2, sort_keys=True).encode()))
+        atomic_write_text(out / "config.json", json.dumps(spec, indent=2, sort_keys=True))
 
     def save(path: Path, finished: bool) -> None:
-        save_checkpoint(
-            path, model_name=spec["model"], config=spec["model_config"], state_dict=model.state_dict(),
-            representation=representation_of(spec["model_config"]),
-            extra={"run": spec, "metrics": metrics,
-                   "dataset": {"name": dataset.name, "version": str(dataset.version), "channels": dataset.channels},
-                   "training": {"step": step, "epoch": epoch, "batch": batch, "finished": finished,
-                                "optimizers": {n: o.state_dict() for n, o in objective.optimizers.items()},
-                                "noise_rng": noise.get_state().cpu(), "torch_rng": torch.get_rng_state()}},
-        )
+        save_model(path, model, extra={
+            "run": spec, "metrics": metrics,
+            "dataset": {"name": dataset.name, "version": str(dataset.version), "channels": dataset.channels},
+            "training": {"step": step, "epoch": epoch, "batch": batch, "finished": finished,
+                         "optimizers": {n: o.state_dict() for n, o in model.optimizers.items()},
+                         "noise_rng": noise.get_state().cpu(), "torch_rng": torch.get_rng_state()}})
 
     bs = spec["batch_size"]
     n_train = len(data.train)
@@ -207,12 +213,13 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=No
     try:
         with open(out / "log.jsonl", "a") as log:
             while epoch < spec["epochs"]:
-                objective.set_epoch(epoch)
+                model.on_epoch(epoch)
                 order = epoch_order(spec["seed"], epoch, n_train, data.train.device)
                 while batch < per_epoch:
                     positions = data.train[order[batch * bs:(batch + 1) * bs]]
                     try:
-                        losses = objective.step(positions)
+                        losses = model.train_step(data.batch(positions, model.needs, step=step, epoch=epoch,
+                                                             noise=noise))
                     except NonFiniteLoss as exc:
                         raise TrainingDiverged(_diverged_message(exc, step, epoch, ckpt_path)) from None
                     step, batch = step + 1, batch + 1
@@ -225,7 +232,7 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=No
                     bar.update(1)
                     if batch == per_epoch:
                         epoch, batch = epoch + 1, 0
-                        metrics = objective.evaluate()
+                        metrics = model.evaluate(data)
                         log.write(json.dumps({"event": "eval", "step": step, "epoch": epoch, **metrics}) + "\n")
                     if step % ckpt_every == 0 or batch == 0:
                         log.flush()
@@ -234,21 +241,23 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, encoder_path=No
                         on_step(step, model)
                     if batch == 0:
                         break
+    except KeyboardInterrupt as exc:
+        raise KeyboardInterrupt(f"interrupted at step {step}; the last checkpoint is {ckpt_path}") from exc
     finally:
         bar.close()
-    if spec["objective"] != "none" and not metrics:
-        metrics = objective.evaluate()
+    if model.trainable and not metrics:
+        metrics = model.evaluate(data)
     save(ckpt_path, finished=True)
     save(final_path, finished=True)
     elapsed = time.perf_counter() - t0
     summary = {
         "model": spec["model"], "dataset": dataset.name, "dataset_version": str(dataset.version), "seed": spec["seed"],
-        "tier": spec["tier"], "representation": representation_of(spec["model_config"]), "steps": step,
+        "tier": spec["tier"], "representation": model.representation, "steps": step,
         "epochs": spec["epochs"], "train_images": n_train, "test_images": len(data.test),
         "images_per_s": round((step - start_step) * bs / elapsed, 1) if step > start_step else None,
         "wall_s": round(elapsed, 2), "metrics": metrics, "checkpoint": str(final_path),
     }
-    atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=2).encode()))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -258,21 +267,3 @@ def _diverged_message(exc: Exception, step: int, epoch: int, ckpt_path: Path) ->
         kept = load_checkpoint(ckpt_path)["extra"]["training"]["step"]
         return text + f"Last good checkpoint: {ckpt_path} (step {kept}); --resume would repeat the divergence."
     return text + "No checkpoint had been written yet."
-
-
-def _frozen_source(encoder_path, dataset) -> dict:
-    """The checkpoint whose encoder a frozen protocol uses; must match the dataset's channels."""
-    from disentbench.checkpoint import resolve_checkpoint
-
-    if encoder_path is None:
-        raise ValueError("the frozen protocols need --encoder RUN_DIR (the run whose encoder is frozen)")
-    path = resolve_checkpoint(encoder_path)
-    ckpt = load_checkpoint(path)
-    if ckpt["config"]["channels"] != dataset.channels:
-        raise ValueError(f"encoder {path} takes {ckpt['config']['channels']}-channel images; "
-                         f"dataset {dataset.name!r} has {dataset.channels}")
-    trained_on = ckpt["extra"].get("dataset", {}).get("name")
-    if trained_on and trained_on != dataset.name:
-        raise ValueError(f"encoder {path} was trained on {trained_on!r}, not {dataset.name!r}")
-    ckpt["path"] = path
-    return ckpt
