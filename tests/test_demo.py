@@ -14,17 +14,17 @@ from disentbench.cli import main  # noqa: E402
 
 
 def test_demo_end_to_end_wiring(tmp_path, monkeypatch, capsys):
-    from disentbench.checkpoint import save_checkpoint
+    from disentbench.checkpoint import save_model
     from disentbench.models import build_model
+    from disentbench.models.base import ModelContext
 
     calls = []
 
     def fake_train(model, dataset, seed, tier, run_dir, *, quiet=True, tasks=None):
         calls.append((model, dataset, seed, tier, tasks.exists()))
-        config = {"name": "random", "channels": 1, "latent_dim": 4, "encoder": {"activation": "relu"}}
         torch.manual_seed(seed)
-        return save_checkpoint(run_dir / "model.pt", model_name="random", config=config,
-                               state_dict=build_model(config).state_dict(), representation="encoder")
+        config = {"init": "default", "latent_dim": 4, "activation": "relu"}
+        return save_model(run_dir / "model.pt", build_model("random", config, ModelContext(channels=1)))
 
     monkeypatch.setattr(ev, "train_run", fake_train)
     monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": 400})

@@ -62,6 +62,19 @@ def script(module, path):
     return path
 
 
+RANDOM_CONFIG = {"init": "default", "latent_dim": 4, "activation": "relu"}
+
+
+def random_checkpoint(path, *, seed=0, channels=1):
+    """A checkpoint of the untrained ``random`` encoder (4 codes), seeded: a deterministic stand-in for training."""
+    from disentbench.checkpoint import save_model
+    from disentbench.models import build_model
+    from disentbench.models.base import ModelContext
+
+    torch.manual_seed(seed)
+    return save_model(path, build_model("random", RANDOM_CONFIG, ModelContext(channels=channels)))
+
+
 @pytest.fixture
 def toy():
     return ToyDataset()
@@ -142,22 +155,11 @@ def test_code_file_matches_encoder_and_checks_dataset(tmp_path, toy, cache):
 
 
 def test_checkpoint_of_ours(tmp_path, toy, cache):
-    from disentbench.checkpoint import save_checkpoint
-    from disentbench.models import build_model
-
-    config = {"name": "random", "channels": 1, "latent_dim": 4, "encoder": {"activation": "relu", "gaussian": False}}
-    torch.manual_seed(0)
-    model = build_model(config)
-    path = save_checkpoint(tmp_path / "ckpt.pt", model_name="random", config=config, state_dict=model.state_dict(),
-                           representation="encoder")
-    rec = run(path, toy)
+    rec = run(random_checkpoint(tmp_path / "ckpt.pt"), toy)
     assert rec["model"] == "random" and rec["code_dim"] == 4
-    assert rec["model_config_hash"] == ev.config_hash(config)
-    config3 = dict(config, channels=3)
-    path3 = save_checkpoint(tmp_path / "rgb.pt", model_name="random", config=config3,
-                            state_dict=build_model(config3).state_dict(), representation="encoder")
+    assert rec["model_config_hash"] == ev.config_hash(RANDOM_CONFIG)
     with pytest.raises(ev.EvaluationError, match="3-channel images but toy has 1"):
-        run(path3, toy)
+        run(random_checkpoint(tmp_path / "rgb.pt", channels=3), toy)
 
 
 def test_unknown_model_format(tmp_path, toy, cache):
@@ -231,15 +233,10 @@ def test_cli_evaluate_writes_record_and_leaderboard(tmp_path, toy, cache, monkey
 
 def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, toy, cache, monkeypatch):
     import disentbench.data
-    from disentbench.checkpoint import save_checkpoint
     from disentbench.fileio import atomic_write_text
-    from disentbench.models import build_model
 
     def fake_train(model, dataset, seed, tier, run_dir, **kw):  # a deterministic "training": seeded init
-        config = {"name": "random", "channels": 1, "latent_dim": 4, "encoder": {"activation": "relu"}}
-        torch.manual_seed(seed)
-        return save_checkpoint(run_dir / "model.pt", model_name="random", config=config,
-                               state_dict=build_model(config).state_dict(), representation="encoder")
+        return random_checkpoint(run_dir / "model.pt", seed=seed)
 
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
     monkeypatch.setattr(ev, "train_run", fake_train)
@@ -261,17 +258,12 @@ def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, to
 
 def test_populate_adds_missing_rows_and_resumes(tmp_path, toy, cache, monkeypatch, capsys):
     import disentbench.data
-    from disentbench.checkpoint import save_checkpoint
-    from disentbench.models import build_model
 
     trained = []
 
     def fake_train(model, dataset, seed, tier, run_dir, **kw):
         trained.append((model, seed))
-        config = {"name": "random", "channels": 1, "latent_dim": 4, "encoder": {"activation": "relu"}}
-        torch.manual_seed(seed)
-        return save_checkpoint(run_dir / "model.pt", model_name="random", config=config,
-                               state_dict=build_model(config).state_dict(), representation="encoder")
+        return random_checkpoint(run_dir / "model.pt", seed=seed)
 
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
     monkeypatch.setattr(ev, "train_run", fake_train)
