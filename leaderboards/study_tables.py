@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 from disentbench import leaderboard as lb
+from disentbench.metrics.registry import score_meaning
 
 STUDY = ("multi-head", "one-head", "single-task", "random")
 STUDY_METRICS = ("mig.score", "dci.disentanglement", "dci.completeness", "dci.informativeness_test", "multitask.rmse")
 LEARNERS = ("ground-truth", "ae", "vae", "beta-vae", "factor-vae")
 LEARNER_METRICS = ("multitask.rmse", "mig.score", "dci.disentanglement", "dci.informativeness_test",
                    "factor_vae.eval_accuracy")
-LOWER_IS_BETTER = {"multitask.rmse"}
 
 
 def cell(group: lb.Aggregate | None, metric: str) -> str:
@@ -33,9 +33,9 @@ def cell(group: lb.Aggregate | None, metric: str) -> str:
 
 def ordering_holds(groups: dict[str, lb.Aggregate], metric: str) -> str:
     means = [groups[m].mean.get(metric) if m in groups else None for m in STUDY]
-    if any(v is None for v in means):
+    sign = score_meaning(metric).sign  # -1: lower is better, the best model has the lowest value; 0: no order
+    if any(v is None for v in means) or not sign:
         return "—"
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     return "yes" if all(sign * (a - b) > 0 for a, b in zip(means, means[1:])) else "no"
 
 

@@ -124,6 +124,41 @@ def test_hand_edited_csv_gives_clear_error_and_is_never_rewritten(board, edit, m
     assert path.read_bytes() == broken
 
 
+def test_committed_tables_lie_in_their_declared_ranges():
+    from disentbench.metrics.registry import score_meaning
+
+    paths = lb.list_tables(lb.version_dir())
+    assert paths
+    for path in paths:
+        table = lb.read_table(path)  # validation checks every value against its key's declared range
+        for column in table.metric_columns:
+            values = [float(r[column]) for r in table.rows if r[column]]
+            assert values and all(score_meaning(column).contains(v) for v in values), (path, column)
+
+
+def test_add_keeps_the_table_file_mode(board):
+    lb.add_records([make_record(seed=0)], board)
+    path = board / "smoke.csv"
+    path.chmod(0o640)
+    lb.add_records([make_record(seed=1)], board)
+    assert path.stat().st_mode & 0o777 == 0o640 and len(lb.read_table(path).rows) == 2
+
+
+def test_crlf_table_is_refused_with_one_line_error_and_left_as_is(board, tmp_path, capsys):
+    lb.add_records([make_record(seed=0)], board)
+    path = board / "smoke.csv"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    before = path.read_bytes()
+    record = tmp_path / "r.json"
+    record.write_text(json.dumps(make_record(seed=1)))
+    assert main(["leaderboard", "add", str(record), "--dir", str(board)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err and "CRLF" in err
+    assert path.read_bytes() == before
+    with pytest.raises(lb.LeaderboardError, match="line 1 ends with CR"):
+        lb.check(board)
+
+
 def _append_many(args):
     board, worker, n = args
     for i in range(n):

@@ -20,7 +20,7 @@ from disentbench.evaluation.codes import (
     sample_indices,
     unit_images,
 )
-from disentbench.evaluation.protocols import multitask_rmse, resolve_tasks
+from disentbench.evaluation.protocols import MULTITASK_KEY, multitask_rmse, resolve_tasks
 from disentbench.evaluation.record import (
     COLLAPSE_RATIO,
     RECORD_FORMAT,
@@ -47,6 +47,7 @@ __all__ = [
     "COLLAPSE_RATIO",
     "DEFAULT_BATCH_SIZE",
     "GROUND_TRUTH",
+    "MULTITASK_KEY",
     "RECORD_FORMAT",
     "RECORD_FORMAT_VERSION",
     "EvaluationError",

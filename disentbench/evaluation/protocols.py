@@ -15,6 +15,9 @@ import numpy as np
 from disentbench.evaluation.sources import EvaluationError, file_sha256
 from disentbench.tiers import DEFAULT_TASKS
 
+#: the score key of the multi-task protocol (its meaning is declared in the metric registry)
+MULTITASK_KEY = "multitask.rmse"
+
 
 def multitask_rmse(
     codes: np.ndarray,

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from disentbench.evaluation.codes import DEFAULT_BATCH_SIZE, cached_codes, sample_indices
-from disentbench.evaluation.protocols import multitask_rmse, resolve_tasks
+from disentbench.evaluation.protocols import MULTITASK_KEY, multitask_rmse, resolve_tasks
 from disentbench.evaluation.sources import GROUND_TRUTH, EvaluationError, load_code_file, open_model
 from disentbench.fileio import atomic_write_text
 from disentbench.tiers import DEFAULT_N_POINTS
@@ -124,7 +124,7 @@ def evaluate(
     if task_spec is not None:
         taskset, task_info = task_spec
         rmse = multitask_rmse(codes, taskset.targets(classes), seed=seed, epochs=task_epochs)
-        scores["multitask.rmse"] = float(rmse.mean())
+        scores[MULTITASK_KEY] = float(rmse.mean())
         task_info.update(epochs=task_epochs, rmse_per_task=[float(v) for v in rmse])
     tier = tier or "custom"
     model_name = name or (source.model_type if source.kind == "checkpoint" else source.path.stem)
