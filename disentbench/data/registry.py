@@ -69,6 +69,14 @@ for _entry in (
         3,
         "3dshapes factor grid drawn by a ray-caster (look-alike, not the official renders)",
     ),
+    DatasetEntry(
+        "mpi3d-procedural",
+        "procedural",
+        "disentbench.data.procedural.mpi3d:ProceduralMPI3D",
+        _spaces("mpi3d_space"),
+        3,
+        "MPI3D factor grid drawn like mpi3d_toy (robot arm look-alike, not the official renders)",
+    ),
     *(
         DatasetEntry(name, "official", f"disentbench.data.official:open_{name}", _spaces(space), channels, text)
         for name, space, channels, text in (
