@@ -126,21 +126,21 @@ def test_shapes3d_h5_official_layout_and_resumed_conversion(small_grids, tmp_pat
     # interrupt the conversion after two blocks: the .part file and its progress record stay
     from disentbench.data import convert
 
-    real_write = convert._write_json
+    real_write = convert.atomic_write_text
     calls = {"n": 0}
 
-    def failing_write(p, data):
-        real_write(p, data)
-        if p.name.endswith(".part.json") and data["rows"] >= 10:
+    def failing_write(p, text):
+        real_write(p, text)
+        if p.name.endswith(".part.json") and json.loads(text)["rows"] >= 10:
             calls["n"] += 1
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(convert, "_write_json", failing_write)
+    monkeypatch.setattr(convert, "atomic_write_text", failing_write)
     with pytest.raises(KeyboardInterrupt):
         open_official("shapes3d", cache_dir=tmp_path, manifest=manifest, progress=False)
     assert not (d / "shapes3d_images.npy").exists()
     assert json.loads((d / "shapes3d_images.npy.part.json").read_text())["rows"] == 10
-    monkeypatch.setattr(convert, "_write_json", real_write)
+    monkeypatch.setattr(convert, "atomic_write_text", real_write)
     ds = open_official("shapes3d", cache_dir=tmp_path, manifest=manifest, progress=False)
     np.testing.assert_array_equal(ds.images(np.arange(space.n_points)), imgs)
     assert not (d / "shapes3d_images.npy.part").exists()

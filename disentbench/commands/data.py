@@ -29,7 +29,8 @@ def register(subparsers) -> None:
 
 def _add_common(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument("--cache-dir", type=Path, default=default,
-                        help="dataset cache directory (default: $DISENTBENCH_DATA or the user cache dir)")
+                        help="dataset cache directory (default: $DISENTBENCH_DATA, else $DISENTBENCH_CACHE/data, "
+                             "else the user cache dir)")
     parser.add_argument("--offline", action="store_true", default=default,
                         help="never download (also: DISENTBENCH_OFFLINE=1)")
 
@@ -139,15 +140,11 @@ def _show(args) -> int:
 
 
 def _write_png(path: Path, rgb) -> None:
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import image as mpimg
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    mpimg.imsave(tmp, rgb)
-    os.replace(tmp, path)
+    from disentbench.fileio import atomic_write
+
+    atomic_write(path, lambda fh: mpimg.imsave(fh, rgb, format="png"))

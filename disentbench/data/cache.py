@@ -1,7 +1,8 @@
 """Where dataset files live and whether the network may be used.
 
-The cache directory is ``cache_dir`` when given, else ``$DISENTBENCH_DATA``, else
-``<user cache dir>/disentbench/data``; each dataset keeps its files in ``<cache>/<dataset>/``.
+The cache directory is ``cache_dir`` when given, else the package's data cache
+(:func:`disentbench.fileio.cache_dir` ``("data")``: ``$DISENTBENCH_DATA``, else ``$DISENTBENCH_CACHE/data``, else
+``<user cache dir>/disentbench/data``); each dataset keeps its files in ``<cache>/<dataset>/``.
 ``DISENTBENCH_OFFLINE=1`` (or ``--offline`` on the CLI) forbids downloads.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
+from disentbench.fileio import cache_dir as package_cache_dir
 
 
 class DataError(ValueError):
@@ -26,13 +27,8 @@ class DatasetUnavailable(FileNotFoundError):
 
 
 def data_dir(cache_dir: str | Path | None = None) -> Path:
-    """The root cache directory for dataset files."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("DISENTBENCH_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_cache_dir("disentbench")) / "data"
+    """The root cache directory for dataset files: ``cache_dir``, else the package's ``data`` cache."""
+    return Path(cache_dir).expanduser() if cache_dir is not None else package_cache_dir("data")
 
 
 def dataset_dir(name: str, cache_dir: str | Path | None = None) -> Path:

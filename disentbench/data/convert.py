@@ -19,18 +19,13 @@ from typing import Callable, Iterator
 import numpy as np
 
 from disentbench.data.cache import DataError
+from disentbench.fileio import atomic_write_text
 
 Blocks = Callable[[int], Iterator[np.ndarray]]
 
 
 def _human(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
 
 
 def open_converted(out: Path, sources: set[str]) -> np.ndarray | None:
@@ -107,7 +102,7 @@ def _convert_locked(out, shape, dtype, source_id, blocks, *, progress, desc) -> 
         if not state["rows"]:  # header plus a sparse body; rows are then written with pwrite
             np.lib.format.open_memmap(part, mode="w+", dtype=dtype, shape=shape).flush()
         offset = np.load(part, mmap_mode="r").offset
-        _write_json(state_path, state)
+        atomic_write_text(state_path, json.dumps(state))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot write {part}: {exc}; free space or choose another cache directory") from exc
     from tqdm import tqdm
@@ -126,7 +121,7 @@ def _convert_locked(out, shape, dtype, source_id, blocks, *, progress, desc) -> 
                 raise DataError(f"cannot write {part}: {exc.strerror or exc}; free space and run again to resume") from exc
             row += len(block)
             state["rows"] = row
-            _write_json(state_path, state)
+            atomic_write_text(state_path, json.dumps(state))
             bar.update(len(block))
     if row != shape[0]:
         raise DataError(f"{desc}: source ended after {row} of {shape[0]} rows")
@@ -134,7 +129,8 @@ def _convert_locked(out, shape, dtype, source_id, blocks, *, progress, desc) -> 
     if check.shape != tuple(shape) or check.dtype != np.dtype(dtype):
         raise DataError(f"{desc}: converted file has {check.shape} {check.dtype}, expected {shape} {dtype}")
     del check
-    _write_json(out.with_name(out.name + ".json"), {"source": source_id, "shape": list(shape), "dtype": state["dtype"]})
+    atomic_write_text(out.with_name(out.name + ".json"),
+                      json.dumps({"source": source_id, "shape": list(shape), "dtype": state["dtype"]}))
     os.replace(part, out)
     state_path.unlink(missing_ok=True)
     return out

@@ -18,6 +18,7 @@ import numpy as np
 from filelock import FileLock
 
 from disentbench.data.cache import DataError, data_dir, ensure_writable_dir
+from disentbench.fileio import atomic_write_path
 
 
 class RenderCache:
@@ -30,12 +31,11 @@ class RenderCache:
         with FileLock(str(directory / ".create.lock")):
             for path, arr_shape in ((self.images_path, shape), (self.mask_path, (n,))):
                 if not path.exists():
-                    tmp = path.with_name(path.name + ".tmp")
                     try:
-                        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=arr_shape).flush()
+                        with atomic_write_path(path) as tmp:
+                            np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=arr_shape).flush()
                     except OSError as exc:
                         raise DataError(f"cannot create render cache {path}: {exc.strerror or exc}") from exc
-                    os.replace(tmp, path)
         self.images = np.load(self.images_path, mmap_mode="r")
         self.mask = np.load(self.mask_path, mmap_mode="r")
         if self.images.shape != shape or self.mask.shape != (n,):
