@@ -9,6 +9,8 @@ Usage: ``python benchmarks/bench_data.py [--cache-images 200000] [--batch 256] [
 * dsprites-procedural renders: target >= 20,000 images/s.
 * shapes3d-procedural renders (geometry of all 480 (scale, shape, orientation) cells built first, timed
   separately): target >= 2,000 images/s.
+* mpi3d-procedural renders (the static scene of the 3 cameras built first, timed separately): target >= 2,000
+  images/s.
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ def main() -> None:
     print(f"shapes3d-procedural geometry of all 480 cells: {time.perf_counter() - start:.1f} s (once per process)")
     rate = _rate(s3d.images, len(s3d), args.batch, args.seconds)
     print(f"shapes3d-procedural render, batch {args.batch}: {rate:,.0f} images/s")
+
+    mpi = get_dataset("mpi3d-procedural")
+    start = time.perf_counter()
+    mpi.images([0])  # builds the platform, ring and robot column of the three cameras
+    print(f"mpi3d-procedural static scene of 3 cameras: {time.perf_counter() - start:.2f} s (once per process)")
+    rate = _rate(mpi.images, len(mpi), args.batch, args.seconds)
+    print(f"mpi3d-procedural render, batch {args.batch}: {rate:,.0f} images/s")
 
 
 if __name__ == "__main__":

@@ -8,17 +8,19 @@ order, row-major); the scene below imitates the frames of the README's ``toy1.gi
 
 World y up, units of the arm's joint height. A dark platform ``y = 0`` carries a coloured ring (radii 3.04..3.81,
 the "background colour") around the robot: a base flange, a vertical column and a joint housing at height 1. From
-the joint a rod of length 0.8 holds the object at its tip, the object's axis along the rod. ``horizontal_axis``
-tilts the rod from the vertical (-105..105 degrees, positive away from the camera at ``vertical_axis`` = middle);
-``vertical_axis`` turns the arm about the vertical axis (-100..100 degrees). The camera stands 5.05 behind the robot
-at height 6.0 (top), 3.55 (center) or 2.0 (bottom), aimed at ``(0, 0.78, 0)``, focal length 108 px; these were
-fitted by least squares to the ring, base and joint positions in the gif frames. Objects (half-size 0.24 small,
-0.32 large): cone, cube, cylinder, hexagonal prism, square pyramid, sphere; round ones are 16-sided. Shading is
-Lambertian for a fixed light from above the camera, ambient 0.35.
+the joint a rod of length 0.85 holds the object at its tip, the object's axis along the rod. ``horizontal_axis``
+tilts the rod from the vertical (-105..105 degrees, positive away from the camera when the arm faces it);
+``vertical_axis`` turns the arm about the vertical axis (-100..100 degrees, positive to the right). The camera
+stands 5.05 behind the robot at height 6.0 (top), 3.55 (center) or 2.0 (bottom), aimed at ``(0, 0.78, 0)``, focal
+length 108 px: a least-squares fit to the ring, base and joint positions in the gif frames. Objects (half-size
+0.31 small, 0.42 large): cone, cube, cylinder, hexagonal prism, square pyramid, sphere; round ones are 12-sided.
+Shading is Lambertian for a fixed light from above-left of the camera, ambient 0.35. Measured and guessed values
+are listed in docs/data.md.
 
 Speed: the platform, ring and column are drawn once per camera (4x4 rays per pixel); an image then only adds the
-rod (an anti-aliased 2-D segment) and the object, ray-cast in a 20x20 window with 2x2 rays per pixel. Everything
-is element-wise float32 numpy, so an image does not depend on the batch it is drawn in.
+rod (an anti-aliased 2-D segment) and the object, ray-cast with 2x2 rays per pixel in the smallest window that
+holds the projection of its vertices. Everything is element-wise float32 numpy, so an image does not depend on
+the batch it is drawn in.
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ ROD_RGB = (118.0, 118.0, 118.0)
 OBJECT_RGB = ((245, 245, 245), (47, 176, 47), (241, 0, 0), (49, 122, 235), (99, 61, 41), (144, 142, 58))
 #: purple, sea green, salmon
 RING_RGB = ((104, 79, 148), (75, 103, 99), (110, 79, 88))
-SHAPES = ("cone", "cube", "cylinder", "hexagonal", "pyramid", "sphere")
 OBJECT_WINDOWS, ROD_WINDOW, SUPERSAMPLE, SCENE_SUPERSAMPLE = (12, 16, 20, 24, 32, 40), 24, 2, 4
 _CHUNK = 512
 _EPS = np.float32(1e-6)
@@ -232,19 +233,22 @@ def _windows(lo: np.ndarray, hi: np.ndarray, sizes: tuple[int, ...]) -> tuple[np
     return which, corner[:, 1], corner[:, 0]
 
 
+def _window_index(top: np.ndarray, left: np.ndarray, size: int, scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Row (n, size * scale, 1) and column (n, 1, size * scale) indices of windows on a grid ``scale`` x finer."""
+    steps = np.arange(size * scale)
+    return (scale * top[:, None] + steps)[:, :, None], (scale * left[:, None] + steps)[:, None, :]
+
+
 def _paste(img: np.ndarray, top: np.ndarray, left: np.ndarray, alpha: np.ndarray, rgb: np.ndarray) -> None:
     """Blend window layers ``alpha`` (n, W, W) of colour ``rgb`` (n, W, W, 3) into ``img`` at (top, left)."""
-    size = alpha.shape[1]
-    rows = (top[:, None] + np.arange(size))[:, :, None]
-    cols = (left[:, None] + np.arange(size))[:, None, :]
+    rows, cols = _window_index(top, left, alpha.shape[1])
     n = np.arange(len(img))[:, None, None]
     img[n, rows, cols] = img[n, rows, cols] * (1.0 - alpha[..., None]) + rgb
 
 
 def _occlusion(k, top, left, size, behind, scene) -> np.ndarray:
     """Visible fraction (n, W, W) of a layer: the robot's column hides what lies behind the arm's axis."""
-    rows = (top[:, None] + np.arange(size))[:, :, None]
-    cols = (left[:, None] + np.arange(size))[:, None, :]
+    rows, cols = _window_index(top, left, size)
     return 1.0 - scene["robot"][k[:, None, None], rows, cols] * behind[:, None, None]
 
 
@@ -259,8 +263,8 @@ def _draw_rod(img, k, arm, scene) -> None:
     jx, jy, jz = _project(arm["joint"], k, scene)
     tx, ty, tz = _project(arm["tip"], k, scene)
     _, top, left = _windows(*_pixel_box([arm["joint"], arm["tip"]], k, scene, ROD_HALF_WIDTH_PX + 1.0), (ROD_WINDOW,))
-    px = (left[:, None] + np.arange(ROD_WINDOW) + 0.5)[:, None, :]
-    py = (top[:, None] + np.arange(ROD_WINDOW) + 0.5)[:, :, None]
+    rows, cols = _window_index(top, left, ROD_WINDOW)
+    px, py = cols + 0.5, rows + 0.5
     ex, ey = (tx - jx)[:, None, None], (ty - jy)[:, None, None]
     rx, ry = px - jx[:, None, None], py - jy[:, None, None]
     along = np.clip((rx * ex + ry * ey) / np.maximum(ex * ex + ey * ey, _EPS), 0.0, 1.0)
@@ -283,9 +287,8 @@ def _object_box(classes: np.ndarray, k: np.ndarray, arm: dict, scene: dict) -> t
 
 def _draw_object(img, classes, k, arm, scene, top, left, window: int) -> None:
     """Ray-cast the objects in ``window`` pixel squares at (top, left) and blend them into ``img``."""
-    s, n_sub = SUPERSAMPLE, window * SUPERSAMPLE
-    rows = (s * top[:, None] + np.arange(n_sub))[:, :, None]
-    cols = (s * left[:, None] + np.arange(n_sub))[:, None, :]
+    n_sub = window * SUPERSAMPLE
+    rows, cols = _window_index(top, left, window, SUPERSAMPLE)
     d = scene["rays"][k[:, None, None], rows, cols].reshape(len(k), -1, 3)
     frame = arm["frame"]
     # rays in object units: p_local = frame (p - tip) / size
