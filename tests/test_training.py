@@ -1,8 +1,10 @@
-"""Reference trainers: every model learns, determinism, resume equivalence, NaN stop, bad input, CLI + export."""
+"""The one training loop: every registered model learns and resumes bit-identically, determinism, NaN stop, strict
+configs, bad input, interrupted and finished runs, CLI + export; a model defined here trains without touching the loop."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -10,35 +12,16 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from disentbench.checkpoint import load_checkpoint  # noqa: E402
-from disentbench.data.base import GroundTruthDataset  # noqa: E402
 from disentbench.factors import FactorSpace  # noqa: E402
-from disentbench.training import TrainingDiverged, load_reference, resolve_spec, train  # noqa: E402
-from disentbench.training.loop import setup_run  # noqa: E402
+from disentbench.fileio import AtomicWriteError  # noqa: E402
+from disentbench.models import build_model, list_models, register_model  # noqa: E402
+from disentbench.models.config import ConfigError  # noqa: E402
+from model_checks import TinySquares  # noqa: E402
+
+from disentbench.training import TrainingDiverged, load_reference, reference_dir, resolve_spec, setup_run, train  # noqa: E402,E501
 
 TINY = {"subset": 0, "epochs": 2, "batch_size": 8, "checkpoint_every_steps": 3}
-
-
-class TinySquares(GroundTruthDataset):
-    """A 4×4×3 grid: a bright square at (x, y) of size s on a dark background."""
-
-    name = "tiny-squares"
-    version = "test"
-
-    def __init__(self, channels: int = 1, sizes=(4, 4, 3)):
-        self.channels = channels
-        self._space = FactorSpace(("x", "y", "size"), sizes)
-
-    @property
-    def factor_space(self) -> FactorSpace:
-        return self._space
-
-    def _read(self, indices):
-        classes = self._space.index_to_classes(indices)
-        out = np.zeros((len(indices), 64, 64, self.channels), np.uint8)
-        for i, (x, y, s) in enumerate(classes):
-            w = 6 + 4 * s
-            out[i, 8 + 10 * y: 8 + 10 * y + w, 8 + 10 * x: 8 + 10 * x + w, :] = 255
-        return out
+TRAINED = [m.name for m in list_models() if m.cls.trainable]
 
 
 def spec_for(model, seed=0, **budget):
@@ -54,38 +37,35 @@ def encoder_run(tmp_path_factory):
     return out
 
 
-TRAINED = ["single-task", "multi-head", "one-head", "ae", "vae", "beta-vae", "factor-vae",
-           "heads-on-frozen", "decoder-on-frozen"]
+def upstream_for(model, encoder_run):
+    from disentbench.models import get_model
+
+    return encoder_run if "upstream" in get_model(model).needs else None
 
 
 @pytest.mark.parametrize("model", TRAINED)
 def test_a_few_steps_lower_the_loss(model, encoder_run):
-    """Repeated steps on one fixed batch lower that batch's loss (the VAE part for FactorVAE)."""
-    ref = load_reference(model)
-    ref["optimizer"]["lr"] = 1e-3
-    spec = resolve_spec(model, tier="smoke", seed=0, dataset="tiny-squares", threads=1, reference=ref, overrides=TINY)
-    encoder = encoder_run if model.endswith("-frozen") else None
-    run = setup_run(spec, dataset=TinySquares(), encoder_path=encoder)
-    positions = run.data.train[:8]
-    key = {"factor-vae": "recon"}.get(model, "loss")
-    losses = [float(run.objective.step(positions)[key]) for _ in range(6)]
+    """Repeated steps on one fixed batch lower that batch's loss (the VAE part for FactorVAE); a frozen upstream
+    stays bit-identical."""
+    spec = resolve_spec(model, tier="smoke", seed=0, dataset="tiny-squares", threads=1, overrides={**TINY, "lr": 1e-3})
+    run = setup_run(spec, dataset=TinySquares(), upstream_path=upstream_for(model, encoder_run))
+    batch = run.data.batch(run.data.train[:8], run.model.needs, noise=run.noise)
+    key = {"factor-vae": "recon", "annealed-vae": "recon"}.get(model, "loss")
+    losses = [float(run.model.train_step(batch)[key]) for _ in range(6)]
     assert np.isfinite(losses).all()
     assert losses[-1] < losses[0], losses
-    if model.endswith("-frozen"):  # the frozen encoder did not move
+    if "upstream" in run.model.needs:
         src = load_checkpoint(encoder_run / "model.pt")["state_dict"]
-        for k, v in run.model.encoder.state_dict().items():
-            assert torch.equal(v, src["encoder." + k])
+        assert all(torch.equal(v, src[k]) for k, v in run.model.upstream.state_dict().items())
 
 
 def test_random_model_is_the_seeded_default_init(tmp_path):
     summary = train(spec_for("random", seed=3), tmp_path / "r", dataset=TinySquares(), progress=False)
     assert summary["steps"] == 0
     ckpt = load_checkpoint(tmp_path / "r" / "model.pt")
-    assert ckpt["config"]["init"] == "default" and ckpt["representation"] == "encoder"
-    from disentbench.models import build_model
-
+    assert ckpt["config"]["init"] == "default" and ckpt["representation"] == "encoder output"
     torch.manual_seed(3)
-    fresh = build_model(ckpt["config"]).state_dict()
+    fresh = build_model("random", ckpt["config"], ckpt["context"]).state_dict()
     assert all(torch.equal(fresh[k], v) for k, v in ckpt["state_dict"].items())
 
 
@@ -111,35 +91,145 @@ def test_same_seed_same_weights_and_losses(tmp_path):
     assert not _same_weights(_weights(tmp_path / "a"), _weights(tmp_path / "c"))
 
 
-@pytest.mark.parametrize("model,stop_at", [("factor-vae", 8), ("multi-head", 7)])
-def test_resume_reaches_the_uninterrupted_result(tmp_path, model, stop_at):
-    train(spec_for(model), tmp_path / "full", dataset=TinySquares(), progress=False)
+def _interrupted_and_resumed(model, tmp_path, stop_at, **kw):
+    train(spec_for(model), tmp_path / "full", dataset=TinySquares(), progress=False, **kw)
 
     def interrupt(step, _model):
         if step == stop_at:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        train(spec_for(model), tmp_path / "cut", dataset=TinySquares(), progress=False, on_step=interrupt)
+    with pytest.raises(KeyboardInterrupt, match="interrupted at step"):
+        train(spec_for(model), tmp_path / "cut", dataset=TinySquares(), progress=False, on_step=interrupt, **kw)
     assert not (tmp_path / "cut" / "model.pt").exists()
     saved = load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["extra"]["training"]["step"]
     assert 0 < saved < stop_at  # the interruption lost work that the resumed run must redo
-    train(spec_for(model), tmp_path / "cut", dataset=TinySquares(), progress=False, resume=True)
+    train(spec_for(model), tmp_path / "cut", dataset=TinySquares(), progress=False, resume=True, **kw)
     assert _same_weights(_weights(tmp_path / "full"), _weights(tmp_path / "cut"))
     assert _losses(tmp_path / "full") == _losses(tmp_path / "cut")
     full = load_checkpoint(tmp_path / "full" / "model.pt")["extra"]["training"]["optimizers"]
     cut = load_checkpoint(tmp_path / "cut" / "model.pt")["extra"]["training"]["optimizers"]
     assert full.keys() == cut.keys()
+    return full
+
+
+@pytest.mark.parametrize("model", TRAINED)
+def test_resume_reaches_the_uninterrupted_result(tmp_path, model, encoder_run):
+    optimizers = _interrupted_and_resumed(model, tmp_path, 8, upstream_path=upstream_for(model, encoder_run))
+    assert set(optimizers) == ({"model", "discriminator"} if model == "factor-vae" else {"model"})
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    lr: float
+    adversary_weight: float
+
+
+def _toy_model_class():
+    import torch.nn.functional as F
+
+    from disentbench.models.base import Model, adam
+
+    class Toy(Model):
+        """Defined in this test only: a linear encoder on 8x8-pooled pixels and an adversary reading factor 0 from
+        the codes, updated by a second optimiser on the same batch (the DualDis / FactorVAE shape)."""
+
+        def __init__(self, config, context):
+            super().__init__(config, context)
+            self.encoder = torch.nn.Linear(64 * context.channels, 4)
+            self.adversary = torch.nn.Linear(4, context.factor_sizes[0])
+
+        @property
+        def code_dim(self):
+            return 4
+
+        def encode(self, images):
+            return self.encoder(F.avg_pool2d(images, 8).flatten(1))
+
+        def configure_optimizers(self):
+            return {"model": adam(self.encoder.parameters(), self.config.lr, (0.9, 0.999)),
+                    "adversary": adam(self.adversary.parameters(), self.config.lr, (0.5, 0.9))}
+
+        def train_step(self, batch):
+            z = self.encode(batch.images) + 0.1 * torch.randn((len(batch), 4), generator=batch.noise)
+            fool = -self.config.adversary_weight * F.cross_entropy(self.adversary(z), batch.factors[:, 0])
+            loss = z.pow(2).mean() + fool
+            self.update("model", loss)
+            adv = F.cross_entropy(self.adversary(z.detach()), batch.factors[:, 0])
+            self.update("adversary", adv)
+            return {"loss": loss.detach(), "adversary": adv.detach()}
+
+    return Toy
+
+
+@pytest.fixture
+def toy_model(tmp_path):
+    from disentbench.models import registry
+
+    register_model("toy-adversarial", family="test", source="this test", needs=("images", "factors"),
+                   config=ToyConfig)(_toy_model_class())
+    toml = tmp_path / "toy.toml"
+    toml.write_text('name = "toy-adversarial"\nsource = "this test"\n[model]\nlr = 0.01\nadversary_weight = 0.5\n'
+                    '[data]\nsplit_seed = 0\ntest_fraction = 0.25\n'
+                    + "".join(f"[tiers.{t}]\nsubset = 0\nepochs = 1\nbatch_size = 8\ncheckpoint_every_steps = 2\n"
+                              for t in ("smoke", "paper")))
+    yield toml
+    registry._REGISTRY.pop("toy-adversarial")
+
+
+def test_a_model_defined_elsewhere_trains_and_resumes_through_the_generic_loop(tmp_path, toy_model):
+    ref = load_reference("toy-adversarial", toy_model)
+
+    def spec():
+        return resolve_spec("toy-adversarial", tier="smoke", seed=4, dataset="tiny-squares", threads=1, reference=ref,
+                            overrides={"epochs": 2}, log_every_steps=1)
+
+    train(spec(), tmp_path / "full", dataset=TinySquares(), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(spec(), tmp_path / "cut", dataset=TinySquares(), progress=False,
+              on_step=lambda step, m: (_ for _ in ()).throw(KeyboardInterrupt) if step == 7 else None)
+    train(spec(), tmp_path / "cut", dataset=TinySquares(), progress=False, resume=True)
+    assert _same_weights(_weights(tmp_path / "full"), _weights(tmp_path / "cut"))
+    assert _losses(tmp_path / "full") == _losses(tmp_path / "cut")
+    opts = load_checkpoint(tmp_path / "full" / "model.pt")["extra"]["training"]["optimizers"]
+    assert set(opts) == {"model", "adversary"} and opts["adversary"]["state"]  # both optimisers were checkpointed
 
 
 def test_resume_refuses_other_settings_and_existing_runs(tmp_path):
     train(spec_for("multi-head", epochs=1), tmp_path / "r", dataset=TinySquares(), progress=False)
     with pytest.raises(FileExistsError, match="--resume"):
         train(spec_for("multi-head", epochs=1), tmp_path / "r", dataset=TinySquares(), progress=False)
-    with pytest.raises(ValueError, match="different settings.*seed"):
-        train(spec_for("multi-head", seed=5, epochs=1), tmp_path / "r", dataset=TinySquares(), resume=True)
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
         train(spec_for("multi-head"), tmp_path / "empty", dataset=TinySquares(), resume=True)
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train(spec_for("multi-head"), cut, dataset=TinySquares(), progress=False,
+              on_step=lambda step, m: (_ for _ in ()).throw(KeyboardInterrupt) if step == 4 else None)
+    with pytest.raises(ValueError, match="different settings.*seed"):
+        train(spec_for("multi-head", seed=5), cut, dataset=TinySquares(), resume=True)
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path):
+    """Issue 17.7: --resume of a finished run leaves it as it is and says so."""
+    run = tmp_path / "r"
+    train(spec_for("multi-head", epochs=1), run, dataset=TinySquares(), progress=False)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    summary = train(spec_for("multi-head", epochs=1), run, dataset=TinySquares(), progress=False, resume=True)
+    assert summary["already_complete"] and summary["steps"] == 5
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_fresh_run_clears_what_a_run_killed_before_its_first_checkpoint_left(tmp_path):
+    """Issue 17.5: no stale log lines appended, no temporaries left behind."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "log.jsonl").write_text('{"step": 1, "epoch": 1, "loss": 9.0}\n{"step": 2, "ep')
+    (run / "config.json").write_text("{}")
+    (run / ".checkpoint.pt.abc123.tmp").write_bytes(b"torn")
+    train(spec_for("multi-head", epochs=1), run, dataset=TinySquares(), progress=False)
+    steps = [r["step"] for r in _losses(run) if "event" not in r]
+    assert steps == sorted(set(steps)) == list(range(1, 6))
+    assert not list(run.glob(".*.tmp"))
+    assert json.loads((run / "config.json").read_text())["model"] == "multi-head"
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -163,43 +253,68 @@ def test_tasks_file_for_another_factor_space_is_refused(tmp_path):
     other.save(tmp_path / "other.h5")
     with pytest.raises(ValueError, match="different factor space"):
         train(spec_for("multi-head"), tmp_path / "r", dataset=TinySquares(), tasks_path=tmp_path / "other.h5")
-    with pytest.raises(ValueError, match="--tasks applies to task models"):
+    with pytest.raises(ValueError, match="--tasks applies to models trained on task targets"):
         train(spec_for("ae"), tmp_path / "ae", dataset=TinySquares(), tasks_path=tmp_path / "other.h5")
     mine = TaskSet.generate(TinySquares().factor_space, 4, 1)
     mine.save(tmp_path / "mine.h5")
     summary = train(spec_for("one-head", epochs=1), tmp_path / "ok", dataset=TinySquares(),
                     tasks_path=tmp_path / "mine.h5", progress=False)
-    assert len(summary["metrics"]["test_mse_per_task"]) == 4
+    assert len(summary["metrics"]["test_rmse_per_task"]) == 4
+    assert summary["metrics"]["test_rmse"] == pytest.approx(np.mean(summary["metrics"]["test_rmse_per_task"]))
 
 
-def test_frozen_protocol_needs_a_matching_encoder(tmp_path, encoder_run):
-    with pytest.raises(ValueError, match="--encoder"):
+def test_staged_model_needs_a_matching_upstream_run(tmp_path, encoder_run):
+    with pytest.raises(ValueError, match="--from RUN_DIR"):
         train(spec_for("heads-on-frozen"), tmp_path / "a", dataset=TinySquares())
     with pytest.raises(ValueError, match="3-channel|1-channel"):
-        train(spec_for("decoder-on-frozen"), tmp_path / "b", dataset=TinySquares(channels=3), encoder_path=encoder_run)
-    with pytest.raises(ValueError, match="--encoder applies"):
-        train(spec_for("multi-head"), tmp_path / "c", dataset=TinySquares(), encoder_path=encoder_run)
+        train(spec_for("decoder-on-frozen"), tmp_path / "b", dataset=TinySquares(channels=3), upstream_path=encoder_run)
+    with pytest.raises(ValueError, match="--from applies"):
+        train(spec_for("multi-head"), tmp_path / "c", dataset=TinySquares(), upstream_path=encoder_run)
+    with pytest.raises(FileNotFoundError, match="not a finished run"):
+        (tmp_path / "half").mkdir()
+        train(spec_for("heads-on-frozen"), tmp_path / "d", dataset=TinySquares(), upstream_path=tmp_path / "half")
 
 
 def test_every_reference_config_resolves_for_both_tiers():
-    from disentbench.models import list_models
-
-    for model in list_models():
+    for info in list_models():
         for tier in ("smoke", "paper"):
-            spec = resolve_spec(model, tier=tier, seed=0, dataset="dsprites-procedural")
-            assert spec["source"].startswith("Seed 004") and spec["epochs"] >= 0 and spec["batch_size"] >= 2
+            spec = resolve_spec(info.name, tier=tier, seed=0, dataset="dsprites-procedural")
+            assert spec["source"] and spec["epochs"] >= 0 and spec["batch_size"] >= 2
+            assert spec["epochs"] > 0 or not info.cls.trainable
     with pytest.raises(ValueError, match="unknown model"):
         load_reference("resnet")
-    with pytest.raises(ValueError, match="no tier"):
+    with pytest.raises(ConfigError, match="has no tier 'huge'"):
         resolve_spec("ae", tier="huge", seed=0, dataset="x")
 
 
-def test_cli_train_export_and_errors(tmp_path, capsys):
+@pytest.mark.parametrize("edit,message", [
+    (("beta = 1.0", "betta = 1.0"), r"\[model\]: unknown key 'betta'"),
+    (("beta = 1.0", ""), r"\[model\]: missing key 'beta'"),
+    (("latent_dim = 8", 'latent_dim = "8"'), r"\[model\]: key 'latent_dim' must be an integer"),
+    (("[tiers.paper]", "[tiers.paperr]"), r"missing tier table \[tiers.paper\]"),
+    (("epochs = 2", "epochs = 2\nepoch = 3"), r"\[tiers.smoke\]: unknown key 'epoch'"),
+    (("epochs = 2", ""), r"\[tiers.smoke\]: missing key 'epochs'"),
+    (("split_seed = 0", "split_seed = 0\nn_tasks = 3"), r"\[data\]: key 'n_tasks' applies to task models only"),
+    (("[data]", "[loss]\nkind = 'bernoulli'\n[data]"), r"unknown key 'loss'"),
+    (("lr = 1e-3 ", "lr = true "), r"\[tiers.smoke\]: key 'lr' must be a number"),
+])
+def test_bad_configs_fail_with_one_line_naming_file_and_key(tmp_path, edit, message):
+    path = tmp_path / "vae.toml"
+    path.write_text((reference_dir() / "vae.toml").read_text().replace(*edit, 1))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_reference("vae", path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_cli_train_list_export_and_errors(tmp_path, capsys):
     from disentbench.cli import main
     from disentbench.models import load_encoder
 
+    assert main(["train", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(m.name in listing for m in list_models()) and "Kumar et al. 2018" in listing
     config = tmp_path / "tiny.toml"
-    text = (load_reference.__globals__["reference_dir"]() / "multi-head.toml").read_text()
+    text = (reference_dir() / "multi-head.toml").read_text()
     text = text.replace("subset = 4000", "subset = 48").replace("epochs = 4", "epochs = 1").replace(
         "batch_size = 64", "batch_size = 16")
     config.write_text(text)
@@ -210,6 +325,7 @@ def test_cli_train_export_and_errors(tmp_path, capsys):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["dataset"] == "dsprites-procedural"
     assert main(args) == 2 and "already holds a run" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0 and "already complete" in capsys.readouterr().out
     assert main(["export", str(run), "--torchscript", str(tmp_path / "enc.pt")]) == 0
     eager, info = load_encoder(run)
     scripted, _ = load_encoder(tmp_path / "enc.pt")
@@ -217,25 +333,24 @@ def test_cli_train_export_and_errors(tmp_path, capsys):
     assert info["model_name"] == "multi-head" and torch.allclose(eager(x), scripted(x), atol=1e-6)
     assert main(["train", "resnet", "--dataset", "dsprites-procedural", "--out", str(tmp_path / "x")]) == 2
     assert "unknown model 'resnet'" in capsys.readouterr().err
+    assert main(["train", "vae", "--dataset", "dsprites-procedural"]) == 2
+    assert "--out" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nothing"), "--torchscript", str(tmp_path / "e.pt")]) == 2
 
 
-def test_full_disk_mid_training_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    import errno
-
-    from disentbench.checkpoint import CheckpointWriteError
-
+def test_full_disk_mid_training_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
     real_save, calls = torch.save, []
 
     def flaky_save(obj, fh, *a, **k):
         calls.append(1)
         if len(calls) == 2:  # the second checkpoint (step 5, the end of epoch 1) hits a full disk
             fh.write(b"partial")
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise RuntimeError("PytorchStreamWriter failed writing file data/3: file write failed; "
+                               "No space left on device")
         return real_save(obj, fh, *a, **k)
 
     monkeypatch.setattr(torch, "save", flaky_save)
-    with pytest.raises(CheckpointWriteError, match="No space left"):
+    with pytest.raises(AtomicWriteError, match="disk full while writing .*checkpoint.pt"):
         train(spec_for("multi-head"), tmp_path / "r", dataset=TinySquares(), progress=False)
     monkeypatch.setattr(torch, "save", real_save)
     assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["extra"]["training"]["step"] == 3
