@@ -3,7 +3,8 @@
 A tier (``smoke``, ``paper``) fixes how its runs are trained (the ``[tiers.<name>]`` budget of each reference
 model's TOML) and how they are scored (:data:`TIER_PROTOCOLS`), so that every row of ``leaderboards/v<N>/<tier>.csv``
 compares with every other. Evaluations outside a tier use :data:`CUSTOM_SETTINGS`. This module imports nothing
-from the package: evaluation, training and the CLI read it.
+from the package at import time (the smoke model list reads the model registry when asked): evaluation, training
+and the CLI read it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,16 @@ CUSTOM_SETTINGS: dict[str, Any] = {
     "metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "tasks": None, "task_epochs": 30,
 }
 
-SMOKE_MODELS = ("ground-truth", "random", "single-task", "one-head", "multi-head", "ae", "vae", "beta-vae",
-                "factor-vae")
+
+
+def smoke_models() -> tuple[str, ...]:
+    """The models of the smoke tier: the ``ground-truth`` anchor, then every registered leaderboard model in
+    registration order (read from the model registry, so a new model joins the tier by registering)."""
+    from disentbench.models import list_models
+
+    return ("ground-truth", *(m.name for m in list_models(leaderboard=True)))
+
+
 SMOKE_DATASETS = ("dsprites-procedural", "shapes3d-procedural")
 SMOKE_SEEDS = (0, 1, 2)
 #: the fixed subset of the smoke tier that CI retrains and compares: (model, dataset, seed). ground-truth
@@ -65,3 +74,16 @@ def evaluation_settings(tier: str | None, **given: Any) -> dict[str, Any]:
         settings.update({k: v for k, v in TIER_PROTOCOLS[tier].items() if k in settings})
     settings.update({k: v for k, v in given.items() if v is not None})
     return settings
+
+#: OpenBLAS's float32 GEMM kernel that the committed smoke table was computed with. OpenBLAS picks its kernel by the
+#: CPU (SkylakeX on Intel servers and AMD Zen 4, Haswell on Zen 5) unless ``OPENBLAS_CORETYPE`` names one; the two
+#: sum in different orders, the task targets differ in the last bits and a trained smoke run ends elsewhere (moved by
+#: up to 0.21 in the CI run; with this kernel it matched exactly). The regression refuses to compare under another.
+TABLE_BLAS_KERNEL = "SkylakeX"
+
+
+def blas_kernels() -> list[str]:
+    """OpenBLAS kernels (``architecture``) loaded in this process, as threadpoolctl reports them (NumPy, SciPy)."""
+    from threadpoolctl import threadpool_info
+
+    return sorted({i.get("architecture") or "unknown" for i in threadpool_info() if i.get("internal_api") == "openblas"})

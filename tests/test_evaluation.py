@@ -242,6 +242,9 @@ def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, to
     monkeypatch.setattr(ev, "train_run", fake_train)
     monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": None})
     monkeypatch.setitem(tiers.CI_SUBSETS, "ci", (("random", "toy", 0),))
+    import disentbench.leaderboard.regression as regression
+
+    monkeypatch.setattr(regression, "blas_kernels", lambda: [tiers.TABLE_BLAS_KERNEL])
     board = tmp_path / "v1"
     ckpt = fake_train("random", "toy", 0, "smoke", tmp_path / "committed")
     lb.add_records([ev.evaluate_run(ckpt, "random", "toy", 0, "smoke")], board)
@@ -254,6 +257,11 @@ def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, to
     atomic_write_text(board / "smoke.csv", lb.format_table(table.metric_columns, [row]))
     report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci2")
     assert not report.ok and "mig.score" in report.summary() and "FAIL" in report.summary()
+
+    monkeypatch.setattr(regression, "blas_kernels", lambda: ["Haswell"])  # another OpenBLAS kernel: refused up front
+    report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci3")
+    assert not report.ok and f"OPENBLAS_CORETYPE={tiers.TABLE_BLAS_KERNEL}" in report.summary()
+    assert not (tmp_path / "ci3").exists()  # nothing was retrained
 
 
 def test_populate_adds_missing_rows_and_resumes(tmp_path, toy, cache, monkeypatch, capsys):

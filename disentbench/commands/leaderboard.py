@@ -111,7 +111,7 @@ def _populate(args: argparse.Namespace) -> int:
     from disentbench import tiers
 
     directory = args.dir or lb.version_dir()
-    models = args.models.split(",") if args.models else list(tiers.SMOKE_MODELS)
+    models = args.models.split(",") if args.models else list(tiers.smoke_models())
     datasets = args.datasets.split(",") if args.datasets else list(tiers.SMOKE_DATASETS)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(tiers.SMOKE_SEEDS)
     preset = tiers.protocol(args.tier)["preset"]

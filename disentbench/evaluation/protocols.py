@@ -33,10 +33,13 @@ def multitask_rmse(
 ) -> np.ndarray:
     """Per-task test RMSE of multi-task heads trained on frozen codes (seed 004, sec. 4.3, Table 1; app. C.3:
     the Table-3 heads with tanh, 30 epochs, batch 64, Adam lr 1e-4). One head per task; loss = sum of task
-    MSEs; RMSE_t = sqrt(mean_test (ŷ_t − y_t)²) on a seeded held-out split."""
+    MSEs; RMSE_t = sqrt(mean_test (ŷ_t − y_t)²) on a seeded held-out split
+    (:func:`~disentbench.models.multitask.table1_rmse`, the definition the ``heads-on-frozen`` trainer reports too;
+    the score is their mean)."""
     import torch
 
     from disentbench.models.blocks import TaskHeads
+    from disentbench.models.multitask import table1_rmse
 
     n = len(codes)
     n_test = max(1, int(round(n * test_fraction)))
@@ -61,9 +64,7 @@ def multitask_rmse(
             loss.backward()
             opt.step()
     with torch.no_grad():
-        err = heads(x[test]) - y[test]
-        rmse = torch.sqrt((err**2).mean(dim=0)).double().numpy()
-    return rmse
+        return table1_rmse(heads(x[test]), y[test]).numpy()
 
 
 def resolve_tasks(tasks: Path | str | None, dataset) -> tuple[Any, dict[str, Any]] | None:

@@ -23,7 +23,7 @@ from disentbench.evaluation.codes import DEFAULT_BATCH_SIZE, cached_codes, sampl
 from disentbench.evaluation.protocols import MULTITASK_KEY, multitask_rmse, resolve_tasks
 from disentbench.evaluation.sources import GROUND_TRUTH, EvaluationError, load_code_file, open_model
 from disentbench.fileio import atomic_write_text
-from disentbench.tiers import DEFAULT_N_POINTS
+from disentbench.tiers import DEFAULT_N_POINTS, blas_kernels
 
 RECORD_FORMAT = "disentbench-score-record"
 RECORD_FORMAT_VERSION = 1
@@ -157,6 +157,7 @@ def evaluate(
         "metric_definitions_version": metric_engine.METRIC_DEFINITIONS_VERSION,
         "leaderboard_version": LEADERBOARD_VERSION,
         "commit": git_commit(),
+        "blas_kernels": blas_kernels(),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "warnings": warnings,
         "elapsed_s": round(time.perf_counter() - start, 3),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from disentbench import evaluation as ev
 from disentbench.leaderboard.table import read_table, table_path
-from disentbench.tiers import CI_SUBSETS, CI_TOLERANCE, protocol
+from disentbench.tiers import CI_SUBSETS, CI_TOLERANCE, TABLE_BLAS_KERNEL, blas_kernels, protocol
 
 
 @dataclass
@@ -39,6 +39,12 @@ def regression_check(directory: Path, *, tier: str = "smoke", subset: str = "ci"
     table = read_table(table_path(Path(directory), tier))
     preset = protocol(tier)["preset"]
     report = RegressionReport(tol)
+    kernels = blas_kernels()
+    if any(k.lower() != TABLE_BLAS_KERNEL.lower() for k in kernels):
+        report.failures.append(f"this process uses OpenBLAS kernel(s) {', '.join(kernels)}, but {table.path} was "
+                               f"computed with {TABLE_BLAS_KERNEL}: trained rows cannot match; rerun with "
+                               f"OPENBLAS_CORETYPE={TABLE_BLAS_KERNEL} (an AVX-512 CPU)")
+        return report
     with tempfile.TemporaryDirectory(prefix="disentbench-ci-") as tmp:
         root = Path(work_dir or tmp)
         for model, dataset, seed in CI_SUBSETS[subset]:
