@@ -59,6 +59,24 @@ def save_model(path, model, extra: dict | None = None) -> Path:
                            state_dict=model.state_dict(), representation=model.representation, extra=extra)
 
 
+def content_sha256(ckpt: dict) -> str:
+    """SHA-256 of what a checkpoint holds for scoring: registry name, config, context and every tensor (name, dtype,
+    shape, bytes, in key order). ``torch.save`` writes a random serialization id into each file, so two bit-identical
+    trainings give different file bytes but the same content hash, which keys score records and code caches."""
+    import hashlib
+    import json
+
+    import torch
+
+    digest = hashlib.sha256(json.dumps([ckpt["model_name"], ckpt["config"], ckpt["context"]], sort_keys=True,
+                                       default=str).encode())
+    for name in sorted(ckpt["state_dict"]):
+        tensor = ckpt["state_dict"][name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def is_torchscript(path) -> bool:
     """True if ``path`` is a TorchScript archive (``torch.jit.save``), which holds code next to its data."""
     try:

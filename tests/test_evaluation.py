@@ -57,6 +57,13 @@ class WithNaN(torch.nn.Module):
         return x.mean((2, 3)) / 0.0 * 0.0
 
 
+class Raises(torch.nn.Module):
+    def forward(self, x):
+        if x.shape[0] > 0:
+            raise RuntimeError("this encoder is broken")
+        return x.mean((1, 2, 3))
+
+
 def script(module, path):
     torch.jit.script(module).save(str(path))
     return path
@@ -341,3 +348,26 @@ def test_collapsed_code_dimensions_are_reported_whatever_their_scale(tmp_path, t
     assert len(record["warnings"]) == 1 and "[3]" in record["warnings"][0]
     assert "warning: 1 of 4 code dimensions" in ev.format_record(record)
     assert run(ev.GROUND_TRUTH, toy)["warnings"] == []
+
+
+def test_bit_identical_checkpoints_share_record_id_and_code_cache(tmp_path, toy, cache):
+    """Issue 17.6: runs with equal weights write different checkpoint bytes (their training state and run spec, e.g.
+    --threads, sit in the file); the record id and the code cache are keyed on the model's content instead."""
+    from disentbench.checkpoint import save_model
+    from disentbench.models import load_model
+
+    model, _ = load_model(random_checkpoint(tmp_path / "x.pt", seed=3))
+    a = save_model(tmp_path / "a.pt", model, extra={"run": {"threads": 1}})
+    b = save_model(tmp_path / "b.pt", model, extra={"run": {"threads": 2}})
+    assert a.read_bytes() != b.read_bytes()
+    first, second = run(a, toy), run(b, toy)
+    assert first["record_id"] == second["record_id"] and second["codes_from_cache"]
+    other = run(random_checkpoint(tmp_path / "c.pt", seed=4), toy)
+    assert other["record_id"] != first["record_id"] and not other["codes_from_cache"]
+
+
+def test_an_encoder_that_raises_is_a_one_line_error(tmp_path, toy, cache):
+    """Issue 17.8: a TorchScript encoder raising inside its forward ends in one line naming the error, no traceback."""
+    with pytest.raises(ev.EvaluationError, match="the encoder raised .*this encoder is broken") as info:
+        run(script(Raises(), tmp_path / "raises.pt"), toy)
+    assert "\n" not in str(info.value)

@@ -54,7 +54,13 @@ def encode(
     with tqdm(total=n, desc=f"encoding {dataset.name}", unit="img", disable=not progress, leave=False) as bar:
         for start in range(0, n, batch_size):
             batch = indices[start : start + batch_size]
-            out = encoder(unit_images(dataset.images(batch), dataset))
+            images = unit_images(dataset.images(batch), dataset)
+            try:
+                out = encoder(images)
+            except Exception as exc:  # a foreign encoder (TorchScript) may raise anything: report it in one line
+                first = (str(exc).strip().splitlines() or [""])[-1][:300]
+                raise EvaluationError(f"the encoder raised {type(exc).__name__} on a batch of shape "
+                                      f"{tuple(images.shape)}: {first}") from None
             out = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
             if out.ndim != 2 or out.shape[0] != len(batch):
                 raise EvaluationError(

@@ -47,7 +47,9 @@ class ModelSource:
 
     ``kind`` is ``checkpoint``, ``torchscript``, ``codes`` or ``ground-truth``; ``encoder`` maps float images in
     [0, 1] (B, C, 64, 64) to codes (B, d) (None for code files and the ground truth); ``info`` holds what the
-    loader reported.
+    loader reported. ``sha256`` identifies the model for record ids and the code cache: for a checkpoint the hash of
+    its content (name, config, context, tensors), so bit-identical trainings share it although ``torch.save``
+    makes their file bytes differ; for other files the hash of the bytes.
     """
 
     path: Path
@@ -86,7 +88,7 @@ def open_model(path: Path) -> ModelSource:
     if info["source"] == "torchscript":
         return ModelSource(path, "torchscript", sha, "torchscript", sha[:16], encoder, info)
     chash = info.get("config_hash") or config_hash(info["config"])
-    return ModelSource(path, "checkpoint", sha, info["model_name"], chash, encoder, info)
+    return ModelSource(path, "checkpoint", info["content_sha256"], info["model_name"], chash, encoder, info)
 
 
 def check_codes(codes: np.ndarray, what: str) -> np.ndarray:

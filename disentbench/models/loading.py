@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from disentbench.checkpoint import CheckpointError, is_torchscript, load_checkpoint, resolve_checkpoint
+from disentbench.checkpoint import CheckpointError, content_sha256, is_torchscript, load_checkpoint, resolve_checkpoint
 from disentbench.models.base import Model
 from disentbench.models.registry import build_model
 
@@ -56,7 +56,8 @@ def load_encoder(path, device: str = "cpu") -> tuple[Callable, dict]:
     Returns ``(encoder_fn, info)``: ``encoder_fn`` maps float images in [0, 1] of shape (B, C, 64, 64) (a tensor or
     a numpy array) to codes (B, d) as a float32 CPU tensor, deterministically (eval mode, no grad: the model's
     ``encode``). ``info`` holds ``model_name``, ``config``, ``representation``, ``latent_dim`` (the code width d),
-    ``channels`` and ``source`` (``"checkpoint"`` or ``"torchscript"``).
+    ``channels``, ``source`` (``"checkpoint"`` or ``"torchscript"``) and, for checkpoints, ``content_sha256``
+    (:func:`~disentbench.checkpoint.content_sha256`).
     """
     path = resolve_checkpoint(path)
     if is_torchscript(path):
@@ -71,7 +72,8 @@ def load_encoder(path, device: str = "cpu") -> tuple[Callable, dict]:
         model = model.to(device)
         encode = model.encode
         info = {"model_name": ckpt["model_name"], "config": ckpt["config"], "representation": model.representation,
-                "source": "checkpoint", "latent_dim": model.code_dim, "channels": model.context.channels}
+                "source": "checkpoint", "latent_dim": model.code_dim, "channels": model.context.channels,
+                "content_sha256": content_sha256(ckpt)}
 
     def encoder_fn(images) -> torch.Tensor:
         x = torch.as_tensor(images, dtype=torch.float32).to(device)
