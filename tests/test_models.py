@@ -40,7 +40,9 @@ def make(name, channels=1, n_tasks=3, seed=1):
     upstream multi-head network."""
     info = get_model(name)
     config = resolve_spec(name, tier="smoke", seed=0, dataset="x")["config"]
-    upstream = make("multi-head", channels, n_tasks, seed + 1) if "upstream" in info.needs else None
+    upstream = None
+    if "upstream" in info.needs:
+        upstream = make(info.upstream[0] if info.upstream else "multi-head", channels, n_tasks, seed + 1)
     torch.manual_seed(seed)
     return build_model(name, config, ModelContext(channels, n_tasks if "targets" in info.needs else None,
                                                   (3, 4), upstream))
@@ -50,8 +52,8 @@ def test_registry_lists_filters_and_refuses_unknown_names():
     names = [m.name for m in list_models()]
     assert names[:8] == ["random", "single-task", "multi-head", "one-head", "ae", "vae", "beta-vae", "factor-vae"]
     assert {"beta-tcvae", "dip-vae-i", "dip-vae-ii", "annealed-vae"} <= set(names)
-    assert [m.name for m in list_models(leaderboard=False)] == ["heads-on-frozen", "decoder-on-frozen"]
-    assert {m.name for m in list_models(needs="upstream")} == {"heads-on-frozen", "decoder-on-frozen"}
+    assert {"heads-on-frozen", "decoder-on-frozen"} <= {m.name for m in list_models(leaderboard=False)}
+    assert {"heads-on-frozen", "decoder-on-frozen"} <= {m.name for m in list_models(needs="upstream")}
     assert all(m.family == "auto-encoder" for m in list_models(family="auto-encoder"))
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         get_model("resnet")
@@ -67,7 +69,7 @@ def test_every_model_encodes_to_its_code_dim(name, channels):
     model = make(name, channels).eval()
     x = torch.rand(2, channels, 64, 64)
     codes = model.encode(x)
-    assert codes.shape == (2, model.code_dim) and model.code_dim == 8
+    assert codes.shape == (2, model.code_dim)
     assert torch.equal(codes, model.encode(x))  # deterministic in eval mode (the posterior mean for VAEs)
 
 

@@ -27,14 +27,17 @@ class ModelInfo:
     config: type
     leaderboard: bool = True
     description: str = ""
+    upstream: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, *, family: str, source: str, needs: tuple[str, ...], config: type,
-                   leaderboard: bool = True, description: str = "") -> Callable[[type], type]:
-    """Class decorator adding ``name`` to the registry (stackable: one class, several names)."""
+                   leaderboard: bool = True, description: str = "", upstream: tuple[str, ...] = ()
+                   ) -> Callable[[type], type]:
+    """Class decorator adding ``name`` to the registry (stackable: one class, several names). A staged model (needs
+    ``upstream``) may name the registry models its ``--from`` run must be (``upstream``; empty: any model)."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
         raise ValueError(f"model {name!r}: unknown needs {sorted(unknown)}; choose from {NEEDS}")
@@ -45,7 +48,7 @@ def register_model(name: str, *, family: str, source: str, needs: tuple[str, ...
         if name in _REGISTRY and _REGISTRY[name].cls is not cls:
             raise ValueError(f"model {name!r} registered twice")
         _REGISTRY[name] = ModelInfo(name, cls, family, source, tuple(needs), config, leaderboard,
-                                    description or (cls.__doc__ or "").strip().splitlines()[0])
+                                    description or (cls.__doc__ or "").strip().splitlines()[0], tuple(upstream))
         return cls
 
     return decorator
@@ -83,6 +86,8 @@ def build_model(name: str, config: Any, context: ModelContext | Mapping[str, Any
         context = context_from_dict(context)
     if ("upstream" in info.needs) != (context.upstream is not None):
         raise ValueError(f"model {name!r} {'needs' if 'upstream' in info.needs else 'takes no'} upstream model")
+    if info.upstream and context.upstream.name not in info.upstream:
+        raise ValueError(f"model {name!r} trains on a {' or '.join(info.upstream)} run, not {context.upstream.name!r}")
     model = info.cls(config, context)
     model.name = name
     return model

@@ -89,11 +89,15 @@ class Run:
     dataset: object
 
 
-def load_upstream(path, dataset) -> tuple[Model, dict]:
-    """The frozen model of the upstream run at ``path`` (``--from``), checked against the dataset."""
+def load_upstream(path, dataset, accepted: tuple[str, ...] = ()) -> tuple[Model, dict]:
+    """The frozen model of the upstream run at ``path`` (``--from``), checked against the dataset and the registry
+    models the staged model accepts (``accepted``; empty: any)."""
     if path is None:
         raise ValueError("this model trains on another run: pass --from RUN_DIR (the upstream run folder)")
     model, ckpt = load_model(path)
+    if accepted and ckpt["model_name"] not in accepted:
+        raise ValueError(f"upstream run {path} is a {ckpt['model_name']!r} run; this model trains on a "
+                         f"{' or '.join(accepted)} run")
     if model.context.channels != dataset.channels:
         raise ValueError(f"upstream run {path} takes {model.context.channels}-channel images; "
                          f"dataset {dataset.name!r} has {dataset.channels}")
@@ -108,7 +112,8 @@ def setup_run(spec: dict, *, dataset=None, tasks_path=None, upstream_path=None, 
     the data it needs, configure its optimisers and prepare it. The returned spec is completed with the dataset
     version, task-set description and upstream run."""
     spec = json.loads(json.dumps(spec))  # plain-data copy
-    needs = get_model(spec["model"]).needs
+    info = get_model(spec["model"])
+    needs = info.needs
     device = setup_torch(spec["seed"], spec.get("threads"), spec.get("device", "cpu"))
     if dataset is None:
         from disentbench.data import get_dataset
@@ -121,7 +126,7 @@ def setup_run(spec: dict, *, dataset=None, tasks_path=None, upstream_path=None, 
     elif tasks_path is not None:
         raise ValueError(f"--tasks applies to models trained on task targets, not {spec['model']!r}")
     if "upstream" in needs:
-        upstream, ckpt = load_upstream(upstream_path, dataset)
+        upstream, ckpt = load_upstream(upstream_path, dataset, info.upstream)
         spec["upstream"] = {"path": str(upstream_path), "model": ckpt["model_name"],
                             "dataset": ckpt["extra"].get("dataset", {}).get("name")}
     elif upstream_path is not None:
