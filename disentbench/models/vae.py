@@ -157,6 +157,7 @@ class VAEBase(Model):
         super().__init__(config, context)
         self.encoder = ConvEncoder(context.channels, config.latent_dim, config.activation, gaussian)
         self.decoder = ConvDecoder(context.channels, config.latent_dim, config.decoder_activation)
+        initialise(self, config.init)
 
     @property
     def code_dim(self) -> int:
@@ -240,7 +241,6 @@ class AutoEncoder(VAEBase):
         super().__init__(config, context, gaussian=config.gaussian)
         if not config.gaussian:
             self.representation = "encoder output"
-        initialise(self, config.init)
 
     def regulariser(self, z, mean, logvar, kl, batch):
         return [self.config.beta * kl], {}
@@ -260,7 +260,7 @@ class FactorVAE(VAEBase):
             raise ValueError("factor-vae needs a Gaussian encoder (gaussian = true)")
         super().__init__(config, context)
         self.discriminator = Discriminator(config.latent_dim, config.discriminator_hidden, config.discriminator_layers)
-        initialise(self, config.init)
+        initialise(self.discriminator, config.init)
 
     def configure_optimizers(self):
         return {**super().configure_optimizers(),
@@ -291,10 +291,6 @@ class BetaTCVAE(VAEBase):
     """β-TCVAE: loss = −log p(x|z) + KL + (β − 1)·TC, the TC by :func:`total_correlation` (Chen et al. 2018, eq. 4
     with α = γ = 1, as disentanglement_lib's ``BetaTCVAE``)."""
 
-    def __init__(self, config: BetaTCVAEConfig, context):
-        super().__init__(config, context)
-        initialise(self, config.init)
-
     def regulariser(self, z, mean, logvar, kl, batch):
         tc = total_correlation(z, mean, logvar)
         return [kl, (self.config.beta - 1.0) * tc], {"tc": tc}
@@ -304,10 +300,6 @@ class DIPVAE(VAEBase):
     """DIP-VAE: loss = −log p(x|z) + KL + :func:`dip_penalty` (Kumar et al. 2018, eq. 6 / 8)."""
 
     dip_type = ""
-
-    def __init__(self, config: DIPVAEConfig, context):
-        super().__init__(config, context)
-        initialise(self, config.init)
 
     def regulariser(self, z, mean, logvar, kl, batch):
         penalty = dip_penalty(mean, logvar, self.config.lambda_od, self.config.lambda_d, self.dip_type)
@@ -334,10 +326,6 @@ class DIPVAEII(DIPVAE):
                 source=f"Burgess et al. 2018 (Understanding disentangling in β-VAE), eq. 8; {DLIB}")
 class AnnealedVAE(VAEBase):
     """AnnealedVAE: loss = −log p(x|z) + γ·|KL − C|, C = :func:`annealed_capacity` of the step (Burgess et al. 2018)."""
-
-    def __init__(self, config: AnnealedVAEConfig, context):
-        super().__init__(config, context)
-        initialise(self, config.init)
 
     def regulariser(self, z, mean, logvar, kl, batch):
         capacity = annealed_capacity(batch.step, self.config.c_max, self.config.iteration_threshold)
