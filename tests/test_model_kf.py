@@ -134,5 +134,5 @@ def test_an_upstream_that_is_not_a_factor_classifier_is_refused():
     base = resolve_spec("multi-head", tier="smoke", seed=0, dataset="x")["config"]
     encoder = build_model("multi-head", base, ModelContext(1, n_tasks=2))
     config = resolve_spec("kf", tier="smoke", seed=0, dataset="x")["config"]
-    with pytest.raises(ValueError, match="kf-teacher run"):
+    with pytest.raises(ValueError, match="trains on a kf-teacher or shade run"):
         build_model("kf", config, ModelContext(1, factor_sizes=(4, 4, 3), upstream=encoder))

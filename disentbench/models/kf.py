@@ -31,9 +31,8 @@ from torch import nn
 from disentbench.models.base import Batch, Model, check_finite
 from disentbench.models.blocks import ENCODER_CHANNELS, activation, initialise
 from disentbench.models.config import choice
-from disentbench.models.factor_classifier import (SEED_000, FactorClassifier, FactorHeads, StepSchedule,
-                                                  correct_per_factor, factor_cross_entropy, scheduled_adam,
-                                                  set_step_lr)
+from disentbench.models.factor_classifier import (SEED_000, FactorHeads, StepSchedule, correct_per_factor,
+                                                  factor_cross_entropy, scheduled_adam, set_step_lr)
 from disentbench.models.multitask import INITS
 from disentbench.models.registry import register_model
 from disentbench.models.vae import gaussian_kl
@@ -120,6 +119,7 @@ class KFConfig(StepSchedule):
 
 
 @register_model("kf", family="knowledge-factorisation", needs=("images", "factors", "upstream"), config=KFConfig,
+                upstream=("kf-teacher", "shade"),
                 source=f"{SEED_000}: supp. eq. 14 (DV bound), 20-23 (TSN, heads), sec. 1.2 (IMB loss), sec. 3.2-3.4 "
                        "and Tables 4-5; authors' code (Adamdad/KnowledgeFactor) kf.py, kd_loss.py")
 class KnowledgeFactorisation(Model):
@@ -129,9 +129,6 @@ class KnowledgeFactorisation(Model):
 
     def __init__(self, config: KFConfig, context):
         super().__init__(config, context)
-        if not isinstance(context.upstream, FactorClassifier):
-            raise ValueError(f"kf factorises a factor classifier: pass --from a kf-teacher run, not a "
-                             f"{getattr(context.upstream, 'name', '?')!r} run")
         self.upstream = context.upstream.requires_grad_(False)
         d, layers, sizes = config.latent_dim, config.student_layers, context.factor_sizes
         tsn_out = 2 * d if config.tsn_stats == "per_sample" else d
