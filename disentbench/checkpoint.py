@@ -77,13 +77,43 @@ def content_sha256(ckpt: dict) -> str:
     return digest.hexdigest()
 
 
-def is_torchscript(path) -> bool:
-    """True if ``path`` is a TorchScript archive (``torch.jit.save``), which holds code next to its data."""
+#: what the legacy (non-zip) ``torch.save`` format starts with: pickle protocol 2 and torch's magic number
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _zip_names(path) -> list[str] | None:
+    """The member names of a zip archive, or None when ``path`` is not one."""
     try:
         with zipfile.ZipFile(path) as zf:
-            return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in zf.namelist())
+            return zf.namelist()
     except (zipfile.BadZipFile, OSError):
-        return False
+        return None
+
+
+def is_torchscript(path) -> bool:
+    """True if ``path`` is a TorchScript archive (``torch.jit.save``), which holds code next to its data."""
+    names = _zip_names(path) or []
+    return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in names)
+
+
+def is_pt2(path) -> bool:
+    """True if ``path`` is a ``torch.export`` archive (``torch.export.save``: ``<root>/archive_format`` or, in the
+    format of torch 2.7, ``serialized_exported_program.json``)."""
+    names = _zip_names(path) or []
+    return any(n.split("/", 1)[-1] == "archive_format" or n == "serialized_exported_program.json" for n in names)
+
+
+def _check_torch_file(path: Path) -> None:
+    """Refuse a file that is neither a zip archive (``torch.save``'s format) nor a legacy torch pickle."""
+    if _zip_names(path) is not None:
+        return
+    with open(path, "rb") as fh:
+        head = fh.read(len(_LEGACY_TORCH_MAGIC))
+    if head.startswith(b"PK\x03\x04"):
+        raise CheckpointError(f"{path}: not a torch checkpoint, or truncated/corrupt (a damaged zip archive)")
+    if head != _LEGACY_TORCH_MAGIC:
+        raise CheckpointError(f"{path}: not a checkpoint (neither a zip archive nor a torch pickle; starts with "
+                              f"{head[:8]!r})")
 
 
 def _torch_load(path: Path) -> Any:
@@ -118,6 +148,10 @@ def load_checkpoint(path) -> dict:
         raise CheckpointError(f"{path}: not a file")
     if is_torchscript(path):
         raise CheckpointError(f"{path}: is a TorchScript archive, not a disentbench checkpoint (use load_encoder)")
+    if is_pt2(path):
+        raise CheckpointError(f"{path}: is a torch.export program (.pt2), not a disentbench checkpoint "
+                              "(evaluate --model reads it)")
+    _check_torch_file(path)
     ckpt = _torch_load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__

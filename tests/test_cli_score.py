@@ -102,7 +102,7 @@ def test_score_user_errors(table_file, tmp_path, capsys):
     not_npz = tmp_path / "x.npz"
     not_npz.write_text("hello")
     assert main(["score", str(not_npz)]) == 2
-    assert "npz" in capsys.readouterr().err
+    assert f"{not_npz}: not an npz archive" in capsys.readouterr().err
     assert main(["score"]) == 2
 
 

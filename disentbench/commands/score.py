@@ -43,11 +43,13 @@ def load_code_table(path: Path) -> dict[str, Any]:
     """Read and check a code-table npz; returns codes, factors, factor_names and discrete flags."""
     import numpy as np
 
+    from disentbench.evaluation.sources import check_npz
     from disentbench.factors import FactorSpace
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    check_npz(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

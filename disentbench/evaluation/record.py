@@ -127,7 +127,7 @@ def evaluate(
         scores[MULTITASK_KEY] = float(rmse.mean())
         task_info.update(epochs=task_epochs, rmse_per_task=[float(v) for v in rmse])
     tier = tier or "custom"
-    model_name = name or (source.model_type if source.kind == "checkpoint" else source.path.stem)
+    model_name = name or (source.model_type if source.kind in ("checkpoint", "safetensors") else source.path.stem)
     n_used = len(indices)
     record = {
         "record_format": RECORD_FORMAT,

@@ -1,7 +1,9 @@
 """Model sources: what ``evaluate`` accepts as a model, opened and checked.
 
-* a disentbench checkpoint (rebuilt from its config, loaded with ``weights_only=True``);
-* a TorchScript encoder: float images in [0, 1], shape (B, C, 64, 64) -> codes (B, d);
+* a disentbench checkpoint or run folder (rebuilt from its config, loaded with ``weights_only=True``);
+* an exported safetensors folder (``model.safetensors`` + ``config.json``; rebuilt the same way, no pickle);
+* an encoder program: a ``torch.export`` archive (``.pt2``, audited by :mod:`disentbench.exchange`) or TorchScript,
+  float images in [0, 1], shape (B, C, 64, 64) -> codes (B, d);
 * a precomputed code file: ``.npz`` with ``codes`` (n, d) and ``indices`` (n,) into the dataset's
   factor grid (optional string fields ``dataset`` and ``dataset_version`` are checked);
 * ``ground-truth``: the codes are the factors themselves, normalised to [0, 1] (the task networks' inputs) —
@@ -45,10 +47,10 @@ def config_hash(config: dict) -> str:
 class ModelSource:
     """A model file opened for evaluation.
 
-    ``kind`` is ``checkpoint``, ``torchscript``, ``codes`` or ``ground-truth``; ``encoder`` maps float images in
+    ``kind`` is ``checkpoint``, ``safetensors``, ``pt2``, ``torchscript``, ``codes`` or ``ground-truth``; ``encoder`` maps float images in
     [0, 1] (B, C, 64, 64) to codes (B, d) (None for code files and the ground truth); ``info`` holds what the
-    loader reported. ``sha256`` identifies the model for record ids and the code cache: for a checkpoint the hash of
-    its content (name, config, context, tensors), so bit-identical trainings share it although ``torch.save``
+    loader reported. ``sha256`` identifies the model for record ids and the code cache: for a checkpoint (or its
+    safetensors export) the hash of its content (name, config, context, tensors), so bit-identical trainings share it although ``torch.save``
     makes their file bytes differ; for other files the hash of the bytes.
     """
 
@@ -70,25 +72,47 @@ def _is_npz(path: Path) -> bool:
     return bool(names) and all(n.endswith(".npy") for n in names)
 
 
+def check_npz(path: Path) -> None:
+    """Raise :class:`EvaluationError` naming ``path`` unless it is an npz archive (a zip of ``.npy`` arrays)."""
+    if not _is_npz(path):
+        raise EvaluationError(f"{path}: not an npz archive (an .npz is a zip of .npy arrays, e.g. from numpy.savez)")
+
+
+def _resolve_model_path(path: Path) -> Path:
+    """A run folder -> its ``model.pt``; an exported safetensors folder as is; any other folder is an error."""
+    from disentbench.checkpoint import FINAL_NAME, RESUME_NAME
+
+    if not path.is_dir() or ((path / "model.safetensors").is_file() and (path / "config.json").is_file()):
+        return path
+    if (path / FINAL_NAME).is_file():
+        return path / FINAL_NAME
+    hint = f" (an unfinished run: only {RESUME_NAME})" if (path / RESUME_NAME).is_file() else ""
+    raise EvaluationError(f"{path}: is a directory, neither a finished run folder ({FINAL_NAME}){hint} nor an exported "
+                          "safetensors folder (model.safetensors + config.json)")
+
+
 def open_model(path: Path) -> ModelSource:
-    """Open a checkpoint, TorchScript encoder or code file (or the ``ground-truth`` pseudo-model); raise a
-    clear error for anything else."""
+    """Open a checkpoint or run folder, a ``.pt2`` program, a safetensors folder, a TorchScript encoder or a code
+    file (or the ``ground-truth`` pseudo-model); raise a clear error for anything else."""
     path = Path(path)
     if str(path) == GROUND_TRUTH and not path.exists():
         return ModelSource(path, GROUND_TRUTH, hashlib.sha256(GROUND_TRUTH.encode()).hexdigest(), GROUND_TRUTH, "",
                            info={"representation": "normalised factors"})
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"model file not found: {path}")
-    sha = file_sha256(path)
-    if _is_npz(path):
+    path = _resolve_model_path(path)
+    if path.suffix == ".npz" or _is_npz(path):
+        check_npz(path)
+        sha = file_sha256(path)
         return ModelSource(path, "codes", sha, "codes", sha[:16])
     from disentbench.models import load_encoder
 
     encoder, info = load_encoder(path)
-    if info["source"] == "torchscript":
-        return ModelSource(path, "torchscript", sha, "torchscript", sha[:16], encoder, info)
+    if info["source"] in ("torchscript", "pt2"):
+        sha = file_sha256(path)
+        return ModelSource(path, info["source"], sha, info["source"], sha[:16], encoder, info)
     chash = info.get("config_hash") or config_hash(info["config"])
-    return ModelSource(path, "checkpoint", info["content_sha256"], info["model_name"], chash, encoder, info)
+    return ModelSource(path, info["source"], info["content_sha256"], info["model_name"], chash, encoder, info)
 
 
 def check_codes(codes: np.ndarray, what: str) -> np.ndarray:

@@ -13,7 +13,8 @@ from typing import Callable
 
 import torch
 
-from disentbench.checkpoint import CheckpointError, content_sha256, is_torchscript, load_checkpoint, resolve_checkpoint
+from disentbench.checkpoint import (CheckpointError, content_sha256, is_pt2, is_torchscript, load_checkpoint,
+                                    resolve_checkpoint)
 from disentbench.models.base import Model
 from disentbench.models.registry import build_model
 
@@ -51,16 +52,22 @@ def load_model(path) -> tuple[Model, dict]:
 
 
 def load_encoder(path, device: str = "cpu") -> tuple[Callable, dict]:
-    """An encoder function from a disentbench checkpoint, a run folder (its ``model.pt``) or a TorchScript file.
+    """An encoder function from a disentbench checkpoint, a run folder (its ``model.pt``), a TorchScript file, a
+    ``torch.export`` program (``.pt2``, audited) or an exported safetensors folder (:mod:`disentbench.exchange`).
 
     Returns ``(encoder_fn, info)``: ``encoder_fn`` maps float images in [0, 1] of shape (B, C, 64, 64) (a tensor or
     a numpy array) to codes (B, d) as a float32 CPU tensor, deterministically (eval mode, no grad: the model's
     ``encode``). ``info`` holds ``model_name``, ``config``, ``representation``, ``latent_dim`` (the code width d),
-    ``channels``, ``source`` (``"checkpoint"`` or ``"torchscript"``) and, for checkpoints, ``content_sha256``
+    ``channels``, ``source`` (``"checkpoint"``, ``"torchscript"``, ``"pt2"`` or ``"safetensors"``) and, for checkpoints
+    and safetensors folders, ``content_sha256``
     (:func:`~disentbench.checkpoint.content_sha256`).
     """
-    path = resolve_checkpoint(path)
-    if is_torchscript(path):
+    from disentbench.exchange import is_safetensors_dir, open_exchange
+
+    path = Path(path)
+    if is_safetensors_dir(path) or (path.is_file() and is_pt2(path)):
+        encode, info = open_exchange(path, device)
+    elif is_torchscript(path := resolve_checkpoint(path)):
         with warnings.catch_warnings():  # torch >= 2.10 deprecates TorchScript
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location=device).eval()
