@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import re
 
 import pytest
 
@@ -14,6 +15,8 @@ from disentbench.cli import main
 def make_record(model="multi-head", seed=0, dataset="dsprites-procedural", tier="smoke", **metrics):
     metrics = metrics or {"mig.score": 0.1 + seed / 100, "dci.disentanglement": 0.2, "dci.informativeness_test": 0.5}
     return {
+        "record_format": "disentbench-score-record",
+        "record_format_version": 1,
         "record_id": f"{model}-{dataset}-{tier}-{seed}".replace("_", "-") + "0" * 8,
         "model": model,
         "model_config_hash": "ab" * 8,
@@ -229,3 +232,42 @@ def test_study_tables_judge_the_ordering_with_rmse_lower_is_better(board):
     assert study.ordering_holds(groups, "dci.completeness") == "no"
     assert study.ordering_holds(groups, "dci.disentanglement") == "—"
     assert study.cell(groups["random"], "mig.score") == "0.101 ± 0.001 (n=2)"
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: r.pop("created"), r"\$: 'created' is a required property"),
+        (lambda r: r.update(seed="0"), r"\$\.seed: '0' is not of type 'integer'"),
+        (lambda r: r["metrics"].update({"mig.score": "high"}), r"\$\.metrics\['mig\.score'\]|mig\.score"),
+        (lambda r: r.update(blas_kernels="SkylakeX"), r"\$\.blas_kernels: 'SkylakeX' is not of type 'array'"),
+        (lambda r: r.update(record_format_version=2), "record_format_version 2 is not 1"),
+        (lambda r: r.pop("record_format"), "not a score record"),
+    ],
+)
+def test_leaderboard_add_refuses_a_record_that_does_not_validate(board, tmp_path, capsys, edit, message):
+    record = make_record(seed=0)
+    record["blas_kernels"] = ["SkylakeX"]
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(record))
+    edit(record)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(record))
+    assert main(["leaderboard", "add", str(good), "--dir", str(board), "--no-render"]) == 0
+    before = (board / "smoke.csv").read_bytes()
+    assert main(["leaderboard", "add", str(bad), "--dir", str(board), "--no-render"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and re.search(message, err) and len(err.strip().splitlines()) == 1
+    assert (board / "smoke.csv").read_bytes() == before
+
+
+def test_written_records_are_validated(tmp_path):
+    from disentbench.evaluation import EvaluationError, read_record, write_record
+
+    record = make_record(seed=0)
+    write_record(record, tmp_path / "r.json")
+    assert read_record(tmp_path / "r.json") == record
+    record["seed"] = -1
+    with pytest.raises(EvaluationError, match=r"\$\.seed: -1 is less than the minimum of 0"):
+        write_record(record, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()

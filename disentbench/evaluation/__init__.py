@@ -25,10 +25,13 @@ from disentbench.evaluation.record import (
     COLLAPSE_RATIO,
     RECORD_FORMAT,
     RECORD_FORMAT_VERSION,
+    RECORD_SCHEMA,
     collapsed_dimensions,
     evaluate,
     format_record,
     git_commit,
+    read_record,
+    validate_record,
     write_record,
 )
 from disentbench.evaluation.runs import evaluate_run, train_run
@@ -50,6 +53,7 @@ __all__ = [
     "MULTITASK_KEY",
     "RECORD_FORMAT",
     "RECORD_FORMAT_VERSION",
+    "RECORD_SCHEMA",
     "EvaluationError",
     "ModelSource",
     "cached_codes",
@@ -66,9 +70,11 @@ __all__ = [
     "load_code_file",
     "multitask_rmse",
     "open_model",
+    "read_record",
     "resolve_tasks",
     "sample_indices",
     "train_run",
     "unit_images",
+    "validate_record",
     "write_record",
 ]

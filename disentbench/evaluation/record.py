@@ -27,6 +27,36 @@ from disentbench.tiers import DEFAULT_N_POINTS, blas_kernels
 
 RECORD_FORMAT = "disentbench-score-record"
 RECORD_FORMAT_VERSION = 1
+#: the JSON Schema (draft 2020-12) of a score record, shipped in the package
+RECORD_SCHEMA = Path(__file__).with_name("record.schema.json")
+
+
+def validate_record(record: Any, where: str) -> dict[str, Any]:
+    """Return ``record`` if it is a score record of this format version that matches :data:`RECORD_SCHEMA`; else
+    raise :class:`EvaluationError` naming ``where`` and the failing path."""
+    import jsonschema
+
+    if not isinstance(record, dict) or record.get("record_format") != RECORD_FORMAT:
+        found = record.get("record_format") if isinstance(record, dict) else type(record).__name__
+        raise EvaluationError(f"{where}: not a score record (record_format {found!r}, expected {RECORD_FORMAT!r})")
+    if record.get("record_format_version") != RECORD_FORMAT_VERSION:
+        raise EvaluationError(f"{where}: record_format_version {record.get('record_format_version')!r} is not "
+                              f"{RECORD_FORMAT_VERSION}, the version this disentbench reads")
+    schema = json.loads(RECORD_SCHEMA.read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(record))
+    if error is not None:
+        raise EvaluationError(f"{where}: does not match the score-record schema at {error.json_path}: {error.message}")
+    return record
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A score-record JSON file, validated (format, version, schema)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EvaluationError(f"{path}: not valid JSON: {exc}") from None
+    return validate_record(record, str(path))
 
 
 def git_commit() -> str:
@@ -166,7 +196,8 @@ def evaluate(
 
 
 def write_record(record: dict[str, Any], path: Path) -> Path:
-    """Write a score record as JSON atomically."""
+    """Validate a score record against the schema and write it as JSON atomically."""
+    validate_record(record, f"score record for {path}")
     atomic_write_text(Path(path), json.dumps(record, indent=2, sort_keys=False) + "\n")
     return Path(path)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -340,9 +339,11 @@ def add_records(
 
 
 def load_record(path: Path) -> dict[str, Any]:
-    """Read a score-record JSON file."""
-    path = Path(path)
+    """Read a score-record JSON file, validated against the record schema (format, version, every field)."""
+    from disentbench.evaluation.record import read_record
+    from disentbench.evaluation.sources import EvaluationError
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise LeaderboardError(f"{path}: not valid JSON: {exc}") from None
+        return read_record(path)
+    except EvaluationError as exc:
+        raise LeaderboardError(str(exc)) from None
