@@ -1,4 +1,5 @@
-"""Print the seed-004 comparisons of leaderboards/README.md from a tier's CSV (mean ± sample std over seeds).
+"""Print the seed-004 comparisons of leaderboards/README.md from a tier's CSV (mean ± sample std over seeds), built
+from :func:`disentbench.leaderboard.summary`.
 
     .venv/bin/python leaderboards/study_tables.py [leaderboards/v1/smoke.csv]
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from disentbench import leaderboard as lb
 from disentbench.metrics.registry import score_meaning
 
@@ -23,42 +26,47 @@ LEARNER_METRICS = ("multitask.rmse", "mig.score", "dci.disentanglement", "dci.in
                    "factor_vae.eval_accuracy")
 
 
-def cell(group: lb.Aggregate | None, metric: str) -> str:
-    if group is None or metric not in group.mean:
+def cell(stats: pd.DataFrame, model: str, metric: str) -> str:
+    """``mean ± std (n=…)`` of one model and metric from a summary indexed by (model, metric)."""
+    if (model, metric) not in stats.index:
         return "—"
-    n = group.count[metric]
-    spread = f" ± {group.std[metric]:.3f}" if n > 1 else ""
-    return f"{group.mean[metric]:.3f}{spread} (n={n})"
+    row = stats.loc[(model, metric)]
+    spread = f" ± {row['std']:.3f}" if row["n"] > 1 else ""
+    return f"{row['mean']:.3f}{spread} (n={row['n']})"
 
 
-def ordering_holds(groups: dict[str, lb.Aggregate], metric: str) -> str:
-    means = [groups[m].mean.get(metric) if m in groups else None for m in STUDY]
+def ordering_holds(stats: pd.DataFrame, metric: str) -> str:
+    """Whether the means follow STUDY's order on ``metric`` in its better direction."""
     sign = score_meaning(metric).sign  # -1: lower is better, the best model has the lowest value; 0: no order
-    if any(v is None for v in means) or not sign:
+    if not sign or any((m, metric) not in stats.index for m in STUDY):
         return "—"
+    means = [stats.loc[(m, metric), "mean"] for m in STUDY]
     return "yes" if all(sign * (a - b) > 0 for a, b in zip(means, means[1:])) else "no"
 
 
-def table(title: str, models: tuple[str, ...], metrics: tuple[str, ...], groups: dict[str, lb.Aggregate],
+def table(title: str, models: tuple[str, ...], metrics: tuple[str, ...], stats: pd.DataFrame,
           with_ordering: bool) -> list[str]:
     head = ["metric", *models] + (["ordering holds?"] if with_ordering else [])
     lines = [f"{title}", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for metric in metrics:
-        cells = [metric, *(cell(groups.get(m), metric) for m in models)]
+        cells = [metric, *(cell(stats, m, metric) for m in models)]
         if with_ordering:
-            cells.append(ordering_holds(groups, metric))
+            cells.append(ordering_holds(stats, metric))
         lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
 
+def study_stats(summary: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """The summary of each (dataset, preset), indexed by (model, metric)."""
+    return {key: group.set_index(["model", "metric"]) for key, group in summary.groupby(["dataset", "preset"])}
+
+
 def main(path: Path) -> None:
-    aggregates = lb.aggregate(lb.read_table(path))
-    for dataset in sorted({a.dataset for a in aggregates}):
-        groups = {a.model: a for a in aggregates if a.dataset == dataset}
-        print("\n".join(table(f"{dataset} — ordering (ground truth as the anchor)", ("ground-truth", *STUDY),
-                              STUDY_METRICS, groups, True)))
-        print("\n".join(table(f"{dataset} — downstream RMSE and representation learners", LEARNERS,
-                              LEARNER_METRICS, groups, False)))
+    for (dataset, preset), stats in study_stats(lb.summary(lb.table_frame(lb.read_table(path)))).items():
+        print("\n".join(table(f"{dataset} ({preset}) — ordering (ground truth as the anchor)",
+                              ("ground-truth", *STUDY), STUDY_METRICS, stats, True)))
+        print("\n".join(table(f"{dataset} ({preset}) — downstream RMSE and representation learners", LEARNERS,
+                              LEARNER_METRICS, stats, False)))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import multiprocessing as mp
 import re
 
+import numpy as np
 import pytest
 
 from disentbench import leaderboard as lb
@@ -226,12 +227,50 @@ def test_study_tables_judge_the_ordering_with_rmse_lower_is_better(board):
                                            "dci.completeness": 0.5 - r / 10})
                for model, r in ranks.items() for seed in (0, 1)]
     lb.add_records(records, board)
-    groups = {a.model: a for a in lb.aggregate(lb.read_table(board / "smoke.csv"))}
-    assert study.ordering_holds(groups, "mig.score") == "yes"
-    assert study.ordering_holds(groups, "multitask.rmse") == "yes"  # the best model has the lowest RMSE
-    assert study.ordering_holds(groups, "dci.completeness") == "no"
-    assert study.ordering_holds(groups, "dci.disentanglement") == "—"
-    assert study.cell(groups["random"], "mig.score") == "0.101 ± 0.001 (n=2)"
+    (stats,) = study.study_stats(lb.summary(lb.table_frame(lb.read_table(board / "smoke.csv")))).values()
+    assert study.ordering_holds(stats, "mig.score") == "yes"
+    assert study.ordering_holds(stats, "multitask.rmse") == "yes"  # the best model has the lowest RMSE
+    assert study.ordering_holds(stats, "dci.completeness") == "no"
+    assert study.ordering_holds(stats, "dci.disentanglement") == "—"
+    assert study.cell(stats, "random", "mig.score") == "0.101 ± 0.001 (n=2)"
+
+
+def test_load_gives_typed_frames_of_the_committed_tables():
+    import pandas as pd
+
+    for tier in ("smoke",):
+        table = lb.read_table(lb.table_path(lb.version_dir(), tier))
+        frame = lb.load(tier=tier, version=lb.LEADERBOARD_VERSION)
+        assert len(frame) == len(table.rows) and list(frame.columns) == table.columns
+        assert isinstance(frame["model"].dtype, pd.StringDtype) and frame["seed"].dtype == "int64"
+        assert all(frame[c].dtype == "float64" for c in table.metric_columns)
+        assert str(frame["created"].dtype).startswith("datetime64") and frame["created"].dt.tz is not None
+        np.testing.assert_array_equal(frame["mig.score"].to_numpy(), [float(r["mig.score"] or "nan") for r in table.rows])
+        agg = {(a.dataset, a.preset, a.model): a for a in lb.aggregate(table)}
+        stats = lb.summary(frame)
+        for row in stats.itertuples():
+            a = agg[(row.dataset, row.preset, row.model)]
+            assert row.mean == pytest.approx(a.mean[row.metric], rel=1e-12, abs=1e-15) and row.n == a.count[row.metric]
+
+
+def test_summary_is_a_student_t_interval_and_frames_are_copy_on_write(board):
+    import pandas as pd
+    from scipy import stats
+
+    values = [0.1, 0.3, 0.2]
+    lb.add_records([make_record(seed=s, **{"mig.score": v}) for s, v in enumerate(values)]
+                   + [make_record("random", 0, **{"mig.score": 0.05})], board)
+    frame = lb.table_frame(lb.read_table(board / "smoke.csv"))
+    out = lb.summary(frame, confidence=0.9).set_index(["model", "metric"])
+    mh = out.loc[("multi-head", "mig.score")]
+    half = stats.t.ppf(0.95, 2) * pd.Series(values).std() / 3 ** 0.5
+    assert mh["n"] == 3 and mh["mean"] == pytest.approx(0.2)
+    assert (mh["ci_low"], mh["ci_high"]) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    single = out.loc[("random", "mig.score")]
+    assert single["n"] == 1 and pd.isna(single["std"]) and pd.isna(single["ci_low"])
+    subset = frame[frame["model"] == "random"]
+    subset.loc[:, "mig.score"] = 0.0  # copy-on-write: never writes through to the frame it came from
+    assert frame.loc[frame["model"] == "random", "mig.score"].item() == 0.05
 
 
 @pytest.mark.parametrize(

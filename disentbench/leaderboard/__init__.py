@@ -2,8 +2,11 @@
 
 * :mod:`~disentbench.leaderboard.table` — CSV parsing and validation, record -> row, locked atomic appends;
 * :mod:`~disentbench.leaderboard.render` — Markdown (mean ± std over seeds) and charts, and the up-to-date check;
-* :mod:`~disentbench.leaderboard.regression` — the CI score regression against the committed table.
+* :mod:`~disentbench.leaderboard.regression` — the CI score regression against the committed table;
+* :mod:`~disentbench.leaderboard.frames` — :func:`load` and :func:`summary`: the tables as pandas DataFrames.
 """
+
+from disentbench.leaderboard.frames import load, summary, table_frame
 
 from disentbench.leaderboard.regression import RegressionReport, regression_check
 from disentbench.leaderboard.render import (
@@ -59,6 +62,7 @@ __all__ = [
     "directory_version",
     "format_table",
     "list_tables",
+    "load",
     "load_record",
     "ordered_metrics",
     "parse_table",
@@ -68,6 +72,8 @@ __all__ = [
     "render",
     "render_chart",
     "render_markdown",
+    "summary",
+    "table_frame",
     "table_lock",
     "table_path",
     "validate_row",
