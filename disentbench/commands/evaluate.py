@@ -1,4 +1,4 @@
-"""``disentbench evaluate``: score a checkpoint, TorchScript encoder or code file on a dataset."""
+"""``disentbench evaluate``: score a model on a dataset (a thin wrapper of :func:`disentbench.api.evaluate`)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,17 @@ from disentbench.tiers import TIERS
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="score a model (checkpoint, TorchScript encoder, .npz code file or ground-truth) on a dataset",
+        help="score a model (checkpoint or run folder, safetensors folder, .pt2 or TorchScript encoder, .npz code "
+        "file or ground-truth) on a dataset",
         description=(
             "Encode a seeded sample of the dataset's factor grid (cached), compute the metrics, write a score "
-            "record and print a table. MODEL: a disentbench checkpoint, a TorchScript encoder "
-            "((B,C,64,64) images in [0,1] -> (B,d) codes), an .npz with 'codes' and 'indices', or 'ground-truth' "
+            "record and print a table. MODEL: a disentbench checkpoint or run folder, an exported safetensors folder, "
+            "a .pt2 (torch.export) or TorchScript encoder ((B,C,64,64) images in [0,1] -> (B,d) codes), an .npz with 'codes' and 'indices', or 'ground-truth' "
             "(the normalised factors as codes: every metric's upper anchor). With --tier the tier's "
             "protocol (metrics, preset, points, tasks) is the default, so the record compares with that table."
         ),
     )
-    parser.add_argument("--model", required=True, type=Path, help="checkpoint, TorchScript file, .npz code file or 'ground-truth'")
+    parser.add_argument("--model", required=True, type=Path, help="checkpoint or run folder, safetensors folder, .pt2 or TorchScript file, .npz code file or 'ground-truth'")
     parser.add_argument("--dataset", required=True, help="dataset name (e.g. dsprites-procedural)")
     parser.add_argument("--metrics", default=None, help="default | all | comma-separated metric names (default: default)")
     parser.add_argument("--preset", default=None, help="metric settings preset (default: reference, or the tier's)")
@@ -42,29 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from disentbench import evaluation
-    from disentbench.tiers import evaluation_settings
+    from disentbench.api import evaluate
 
     if args.leaderboard is not None and not args.name:
         raise ValueError("--leaderboard needs --name MODEL_NAME (the row's model name)")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be non-negative, got {args.seed}")
-    settings = evaluation_settings(args.tier, metrics=args.metrics, preset=args.preset, n_points=args.n_points,
-                                   tasks=args.tasks, task_epochs=args.task_epochs)
-    settings["n_points"] = settings["n_points"] or None  # 0: the whole grid
-    record = evaluation.evaluate(
-        args.model,
-        args.dataset,
-        seed=args.seed,
-        tier=args.tier,
-        name=args.name,
-        **settings,
-        batch_size=args.batch_size,
-        use_cache=not args.no_cache,
-        progress=not args.quiet and sys.stderr.isatty(),
-    )
+    record = evaluate(args.model, args.dataset, tier=args.tier, metrics=args.metrics, preset=args.preset,
+                      seed=args.seed, n_points=args.n_points, tasks=args.tasks, task_epochs=args.task_epochs,
+                      name=args.name, batch_size=args.batch_size, use_cache=not args.no_cache,
+                      progress=not args.quiet and sys.stderr.isatty(), out=args.out)
     print(evaluation.format_record(record))
     if args.out is not None:
-        evaluation.write_record(record, args.out)
         print(f"score record -> {args.out}")
     if args.leaderboard is not None:
         from disentbench import leaderboard as lb

@@ -65,27 +65,20 @@ def _factor_space(args):
         raise ValueError("--factor-names only applies to --factor-sizes")
     from disentbench.data.registry import get_entry
 
-    return get_entry(args.dataset).factor_space()  # the grid only: official files need not be downloaded
+    return get_entry(args.dataset).factor_space()
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from disentbench.tasks import TaskSet
+    from disentbench.api import generate_tasks
 
     out = Path(args.out)
     if out.is_dir():
         raise ValueError(f"--out {out} is a directory; give a file name such as {out / 'tasks.h5'}")
     space = _factor_space(args)
-    task_set = TaskSet.generate(
-        space,
-        args.n_tasks,
-        args.seed,
-        factors=args.factors,
-        hidden_width=args.hidden_width,
-        hidden_layers=args.hidden_layers,
-        activation=args.activation,
-    )
+    task_set = generate_tasks(space, args.n_tasks, args.seed, factors=args.factors, hidden_width=args.hidden_width,
+                              hidden_layers=args.hidden_layers, activation=args.activation)
     stats = task_set.save(
         out, overwrite=args.overwrite, chunk_size=args.chunk_size, threads=args.threads, progress=not args.no_progress
     )

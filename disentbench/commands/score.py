@@ -148,7 +148,8 @@ def score_arrays(factors, codes, *, metrics: str, preset: str, seed: int, discre
     memory estimate is printed to stderr before anything is computed."""
     import warnings
 
-    from disentbench.metrics import InputSizeWarning, MetricWarning, compute_metrics
+    from disentbench.api import score
+    from disentbench.metrics import InputSizeWarning, MetricWarning
 
     def show(message, *args, **kwargs):
         print(f"disentbench score: note: {message}", file=sys.stderr)
@@ -157,8 +158,7 @@ def score_arrays(factors, codes, *, metrics: str, preset: str, seed: int, discre
         warnings.simplefilter("ignore", MetricWarning)
         warnings.simplefilter("always", InputSizeWarning)
         warnings.showwarning = show
-        return compute_metrics(factors, codes, metrics, preset=preset, random_state=seed, discrete=discrete,
-                               overrides=overrides)
+        return score(factors, codes, metrics=metrics, preset=preset, seed=seed, discrete=discrete, overrides=overrides)
 
 
 def list_text() -> str:

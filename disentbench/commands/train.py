@@ -47,8 +47,9 @@ def format_model_list() -> str:
 
 
 def _run(args) -> int:
+    from disentbench.api import train
     from disentbench.fileio import AtomicWriteError
-    from disentbench.training import TrainingDiverged, load_reference, resolve_spec, train
+    from disentbench.training import TrainingDiverged
 
     if args.list:
         print(format_model_list())
@@ -57,15 +58,11 @@ def _run(args) -> int:
                if value is None]
     if missing:
         raise ValueError(f"train needs {', '.join(missing)} (or --list)")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    spec = resolve_spec(args.model, tier=args.tier, seed=args.seed, dataset=args.dataset, device=args.device,
-                        threads=args.threads, reference=load_reference(args.model, args.config),
-                        task_index=args.task_index)
     resume_hint = f"continue with: disentbench train {args.model} ... --out {args.out} --resume"
     try:
-        summary = train(spec, args.out, tasks_path=args.tasks, upstream_path=args.upstream, resume=args.resume,
-                        progress=None if not args.no_progress else False)
+        summary = train(args.model, args.dataset, args.out, seed=args.seed, tier=args.tier, tasks=args.tasks,
+                        upstream=args.upstream, task_index=args.task_index, device=args.device, threads=args.threads,
+                        config=args.config, resume=args.resume, progress=None if not args.no_progress else False)
     except TrainingDiverged as exc:
         print(f"disentbench train: {exc}", file=sys.stderr)
         return 3
