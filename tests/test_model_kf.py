@@ -136,3 +136,23 @@ def test_an_upstream_that_is_not_a_factor_classifier_is_refused():
     config = resolve_spec("kf", tier="smoke", seed=0, dataset="x")["config"]
     with pytest.raises(ValueError, match="trains on a kf-teacher or shade run"):
         build_model("kf", config, ModelContext(1, factor_sizes=(4, 4, 3), upstream=encoder))
+
+
+def test_evaluate_scores_a_named_representation_and_records_it(teacher_run, tmp_path):
+    """``evaluate --representation ckn`` scores z instead of the TSN means, under its own record id and cache key."""
+    from disentbench import evaluation as ev
+    from disentbench.checkpoint import save_model
+    from disentbench.models import load_encoder
+
+    path = save_model(tmp_path / "kf.pt", kf_run(teacher_run).model.eval())
+    fn, info = load_encoder(path, representation="ckn")
+    x = torch.rand(3, 1, 64, 64)
+    assert fn(x).shape == (3, 10) and info["representation"] == "ckn"
+    with pytest.raises(ValueError, match="no representation 'z'; it has tsn_means, ckn"):
+        load_encoder(path, representation="z")
+    records = {rep: ev.evaluate(path, "tiny-squares", dataset=TinySquares(), metrics="mig", n_points=None,
+                                progress=False, representation=rep, cache_root=tmp_path / "cache")
+               for rep in (None, "ckn")}
+    assert records["ckn"]["model_source"]["representation"] == "ckn" and records["ckn"]["code_dim"] == 10
+    assert records[None]["model_source"]["representation"].startswith("concatenated TSN means") and records[None]["code_dim"] == 30
+    assert records["ckn"]["record_id"] != records[None]["record_id"]

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--task-epochs", type=int, default=None, help="epochs of the multi-task heads (default 30 as seed 004, or the tier's)")
     parser.add_argument("--out", type=Path, default=None, help="write the score record (JSON) here")
     parser.add_argument("--leaderboard", type=Path, default=None, help="also add the record to this leaderboard directory")
+    parser.add_argument("--representation", default=None, metavar="NAME",
+                        help="score this named representation of the model instead of its default (e.g. kf: ckn, "
+                             "ckn_plus_tsn_0; an unknown name lists them)")
     parser.add_argument("--name", default=None, help="model name in the record / leaderboard (default: the model type)")
     parser.add_argument("--batch-size", type=int, default=256, help="encoding batch size (default 256)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the code cache")
@@ -50,7 +53,8 @@ def _run(args: argparse.Namespace) -> int:
     record = evaluate(args.model, args.dataset, tier=args.tier, metrics=args.metrics, preset=args.preset,
                       seed=args.seed, n_points=args.n_points, tasks=args.tasks, task_epochs=args.task_epochs,
                       name=args.name, batch_size=args.batch_size, use_cache=not args.no_cache,
-                      progress=not args.quiet and sys.stderr.isatty(), out=args.out)
+                      progress=not args.quiet and sys.stderr.isatty(), out=args.out,
+                      representation=args.representation)
     print(evaluation.format_record(record))
     if args.out is not None:
         print(f"score record -> {args.out}")

@@ -108,9 +108,11 @@ def evaluate(
     cache_root: Path | None = None,
     progress: bool = True,
     dataset=None,
+    representation: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model file (or ``ground-truth``) on a dataset and return the score record (a JSON-ready
-    dict). ``tasks``: a task file or ``"default"`` adds the multi-task protocol."""
+    dict). ``tasks``: a task file or ``"default"`` adds the multi-task protocol. ``representation``: score a
+    named alternative representation of a checkpoint's model (recorded in ``model_source.representation``)."""
     from disentbench import __version__
     from disentbench import metrics as metric_engine
     from disentbench.leaderboard import LEADERBOARD_VERSION
@@ -121,7 +123,7 @@ def evaluate(
 
         dataset = get_dataset(dataset_name)
     space = dataset.factor_space
-    source = open_model(model)
+    source = open_model(model, representation)
     selected = metric_engine.registry.resolve_selection(metrics)
     task_spec = resolve_tasks(tasks, dataset)
     if source.kind == "codes":

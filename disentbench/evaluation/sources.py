@@ -91,10 +91,13 @@ def _resolve_model_path(path: Path) -> Path:
                           "safetensors folder (model.safetensors + config.json)")
 
 
-def open_model(path: Path) -> ModelSource:
+def open_model(path: Path, representation: str | None = None) -> ModelSource:
     """Open a checkpoint or run folder, a ``.pt2`` program, a safetensors folder, a TorchScript encoder or a code
-    file (or the ``ground-truth`` pseudo-model); raise a clear error for anything else."""
+    file (or the ``ground-truth`` pseudo-model); raise a clear error for anything else. ``representation`` picks a
+    named alternative representation of a checkpoint's model (its identity, and so the code cache, includes it)."""
     path = Path(path)
+    if representation is not None and (str(path) == GROUND_TRUTH or path.suffix == ".npz"):
+        raise EvaluationError(f"{path}: --representation applies to checkpoints and run folders")
     if str(path) == GROUND_TRUTH and not path.exists():
         return ModelSource(path, GROUND_TRUTH, hashlib.sha256(GROUND_TRUTH.encode()).hexdigest(), GROUND_TRUTH, "",
                            info={"representation": "normalised factors"})
@@ -107,12 +110,15 @@ def open_model(path: Path) -> ModelSource:
         return ModelSource(path, "codes", sha, "codes", sha[:16])
     from disentbench.models import load_encoder
 
-    encoder, info = load_encoder(path)
+    encoder, info = load_encoder(path, representation=representation)
     if info["source"] in ("torchscript", "pt2"):
         sha = file_sha256(path)
         return ModelSource(path, info["source"], sha, info["source"], sha[:16], encoder, info)
     chash = info.get("config_hash") or config_hash(info["config"])
-    return ModelSource(path, info["source"], info["content_sha256"], info["model_name"], chash, encoder, info)
+    sha = info["content_sha256"]
+    if representation is not None:
+        sha = hashlib.sha256(f"{sha}|{representation}".encode()).hexdigest()
+    return ModelSource(path, info["source"], sha, info["model_name"], chash, encoder, info)
 
 
 def check_codes(codes: np.ndarray, what: str) -> np.ndarray:

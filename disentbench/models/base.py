@@ -114,6 +114,11 @@ class Model(nn.Module):
         """The deterministic representation (B, d) of float images (B, C, 64, 64) in [0, 1]."""
         raise NotImplementedError
 
+    def representations(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named alternative representations (B, d_name) that evaluation can score besides :meth:`encode`
+        (``evaluate --representation NAME``); none by default."""
+        return {}
+
     #: False for models that are never trained (the random baseline): the loop runs no epoch
     trainable: bool = True
 

@@ -51,7 +51,16 @@ def load_model(path) -> tuple[Model, dict]:
     return model_from_checkpoint(ckpt, path), ckpt
 
 
-def load_encoder(path, device: str = "cpu") -> tuple[Callable, dict]:
+def named_representation(model: Model, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``images -> model.representations(images)[name]``, refusing a name the model does not define."""
+    names = list(model.representations(torch.zeros(1, model.context.channels, 64, 64)))
+    if name not in names:
+        raise ValueError(f"model {model.name!r} has no representation {name!r}; it has "
+                         f"{', '.join(names) if names else 'only its default one (encode)'}")
+    return lambda images: model.representations(images)[name]
+
+
+def load_encoder(path, device: str = "cpu", representation: str | None = None) -> tuple[Callable, dict]:
     """An encoder function from a disentbench checkpoint, a run folder (its ``model.pt``), a TorchScript file, a
     ``torch.export`` program (``.pt2``, audited) or an exported safetensors folder (:mod:`disentbench.exchange`).
 
@@ -60,11 +69,15 @@ def load_encoder(path, device: str = "cpu") -> tuple[Callable, dict]:
     ``encode``). ``info`` holds ``model_name``, ``config``, ``representation``, ``latent_dim`` (the code width d),
     ``channels``, ``source`` (``"checkpoint"``, ``"torchscript"``, ``"pt2"`` or ``"safetensors"``) and, for checkpoints
     and safetensors folders, ``content_sha256``
-    (:func:`~disentbench.checkpoint.content_sha256`).
+    (:func:`~disentbench.checkpoint.content_sha256`). ``representation`` names one of a checkpoint model's
+    :meth:`~disentbench.models.base.Model.representations` to encode instead of its default.
     """
     from disentbench.exchange import is_safetensors_dir, open_exchange
 
     path = Path(path)
+    if representation is not None and (is_safetensors_dir(path) or (path.is_file() and is_pt2(path))
+                                       or is_torchscript(resolve_checkpoint(path))):
+        raise ValueError(f"{path}: --representation needs a disentbench checkpoint or run folder")
     if is_safetensors_dir(path) or (path.is_file() and is_pt2(path)):
         encode, info = open_exchange(path, device)
     elif is_torchscript(path := resolve_checkpoint(path)):
@@ -77,9 +90,10 @@ def load_encoder(path, device: str = "cpu") -> tuple[Callable, dict]:
     else:
         model, ckpt = load_model(path)
         model = model.to(device)
-        encode = model.encode
-        info = {"model_name": ckpt["model_name"], "config": ckpt["config"], "representation": model.representation,
-                "source": "checkpoint", "latent_dim": model.code_dim, "channels": model.context.channels,
+        encode = model.encode if representation is None else named_representation(model, representation)
+        info = {"model_name": ckpt["model_name"], "config": ckpt["config"],
+                "representation": representation or model.representation, "source": "checkpoint",
+                "latent_dim": model.code_dim if representation is None else None, "channels": model.context.channels,
                 "content_sha256": content_sha256(ckpt)}
 
     def encoder_fn(images) -> torch.Tensor:
