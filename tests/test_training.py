@@ -346,6 +346,10 @@ def test_cli_train_list_export_and_errors(tmp_path, capsys):
     assert main(args) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["dataset"] == "dsprites-procedural"
+    from disentbench import evaluation as ev
+
+    record = ev.evaluate(run, "dsprites-procedural", metrics="mig", n_points=500, progress=False, use_cache=False)
+    assert record["model_protocol"] == summary["metrics"]  # the model's own numbers travel into the score record
     assert main(args) == 2 and "already holds a run" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0 and "already complete" in capsys.readouterr().out
     assert main(["export", str(run), "--torchscript", str(tmp_path / "enc.pt")]) == 0

@@ -185,6 +185,7 @@ def evaluate(
         "code_dim": int(codes.shape[1]),
         "metric_details": {k: r.to_dict() for k, r in results.items()},
         "tasks": task_info,
+        "model_protocol": source.info.get("own_protocol"),
         "disentbench_version": __version__,
         "metric_definitions_version": metric_engine.METRIC_DEFINITIONS_VERSION,
         "leaderboard_version": LEADERBOARD_VERSION,

@@ -70,7 +70,9 @@ def load_encoder(path, device: str = "cpu", representation: str | None = None) -
     ``channels``, ``source`` (``"checkpoint"``, ``"torchscript"``, ``"pt2"`` or ``"safetensors"``) and, for checkpoints
     and safetensors folders, ``content_sha256``
     (:func:`~disentbench.checkpoint.content_sha256`). ``representation`` names one of a checkpoint model's
-    :meth:`~disentbench.models.base.Model.representations` to encode instead of its default.
+    :meth:`~disentbench.models.base.Model.representations` to encode instead of its default. ``own_protocol``: what
+    the model's own ``evaluate`` gave on its run's test split when training ended (checkpoints; e.g. DualDis's four
+    published numbers).
     """
     from disentbench.exchange import is_safetensors_dir, open_exchange
 
@@ -94,7 +96,7 @@ def load_encoder(path, device: str = "cpu", representation: str | None = None) -
         info = {"model_name": ckpt["model_name"], "config": ckpt["config"],
                 "representation": representation or model.representation, "source": "checkpoint",
                 "latent_dim": model.code_dim if representation is None else None, "channels": model.context.channels,
-                "content_sha256": content_sha256(ckpt)}
+                "content_sha256": content_sha256(ckpt), "own_protocol": ckpt["extra"].get("metrics") or None}
 
     def encoder_fn(images) -> torch.Tensor:
         x = torch.as_tensor(images, dtype=torch.float32).to(device)
