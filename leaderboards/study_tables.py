@@ -6,7 +6,7 @@ from :func:`disentbench.leaderboard.summary`.
 1. The ordering claim (Table 5): multi-head > one-head > single-task > random on MIG and DCI, with the
    ground-truth codes beside them as the upper anchor.
 2. The downstream protocol (Table 1): test RMSE of multi-task heads on frozen codes (lower is better) for the
-   ground truth and the representation learners, plus their disentanglement scores.
+   ground truth and the representation learners (every registered auto-encoder), plus their disentanglement scores.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ import pandas as pd
 
 from disentbench import leaderboard as lb
 from disentbench.metrics.registry import score_meaning
+from disentbench.models import list_models
 
 STUDY = ("multi-head", "one-head", "single-task", "random")
 STUDY_METRICS = ("mig.score", "dci.disentanglement", "dci.completeness", "dci.informativeness_test", "multitask.rmse")
-LEARNERS = ("ground-truth", "ae", "vae", "beta-vae", "factor-vae")
+#: the ground truth and every registered auto-encoder (the representation learners of sec. 4.3 and
+#: disentanglement_lib's), read from the model registry
+LEARNERS = ("ground-truth", *(m.name for m in list_models(family="auto-encoder")))
 LEARNER_METRICS = ("multitask.rmse", "mig.score", "dci.disentanglement", "dci.informativeness_test",
                    "factor_vae.eval_accuracy")
 
