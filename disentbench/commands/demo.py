@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from disentbench import leaderboard as lb
     from disentbench.data import get_dataset
     from disentbench.tasks import default_task_set
+    from disentbench import tiers
     from disentbench.tiers import protocol
 
     if args.seed < 0:
@@ -80,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     print(ev.format_record(record, rows, keys=keys))
     if rows:
         print(f"\n(columns after 'this run': committed rows of {table_file}; full table: {table_file.with_suffix('.md')})")
+        kernels = record.get("blas_kernels", [])
+        if any(k.lower() != tiers.TABLE_BLAS_KERNEL.lower() for k in kernels):
+            print(f"(this run used OpenBLAS kernel {', '.join(kernels)}; the table was computed with "
+                  f"{tiers.TABLE_BLAS_KERNEL}, so a trained row ends elsewhere: run with "
+                  f"OPENBLAS_CORETYPE={tiers.TABLE_BLAS_KERNEL} on an AVX-512 CPU to reproduce it exactly)")
     else:
         print(f"\n(no committed {DATASET} rows for seed {args.seed} in {table_file} to compare with)")
     print(f"score record -> {work / 'record.json'}  ({time.perf_counter() - t0:.0f} s in all)")
