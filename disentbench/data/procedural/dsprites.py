@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disentbench.data.base import GroundTruthDataset
-from disentbench.data.procedural.cache import render_cache as _render_cache
+from disentbench.data.procedural.base import ProceduralDataset
 from disentbench.data.spaces import dsprites_space
 from disentbench.factors import FactorSpace
 
@@ -89,7 +88,7 @@ def _render_chunk(classes: np.ndarray, space: FactorSpace, out: np.ndarray) -> N
         out[k, a:b, c:d] = masks[k, a - t : b - t, c - l : d - l]
 
 
-class ProceduralDSprites(GroundTruthDataset):
+class ProceduralDSprites(ProceduralDataset):
     """The dSprites factor grid rendered on demand (no download); never a stand-in for ``dsprites``."""
 
     name = "dsprites-procedural"
@@ -98,15 +97,7 @@ class ProceduralDSprites(GroundTruthDataset):
     pixel_max = 1
 
     def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:
-        self._space = dsprites_space()
-        self._cache = _render_cache(self, cache, cache_dir)
+        super().__init__(dsprites_space(), cache=cache, cache_dir=cache_dir)
 
-    @property
-    def factor_space(self) -> FactorSpace:
-        return self._space
-
-    def _read(self, indices: np.ndarray) -> np.ndarray:
-        def render(i: np.ndarray) -> np.ndarray:
-            return render_dsprites(self._space.index_to_classes(i), self._space)
-
-        return self._cache.read(indices, render) if self._cache else render(indices)
+    def render_classes(self, classes: np.ndarray) -> np.ndarray:
+        return render_dsprites(classes, self._space)

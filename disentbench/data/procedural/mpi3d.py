@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disentbench.data.base import GroundTruthDataset
-from disentbench.data.procedural.cache import render_cache as _render_cache
+from disentbench.data.procedural.base import ProceduralDataset
 from disentbench.data.spaces import mpi3d_space
 from disentbench.factors import FactorSpace
 
@@ -348,7 +347,7 @@ def render_mpi3d(classes: np.ndarray, space: FactorSpace | None = None) -> np.nd
     return out
 
 
-class ProceduralMPI3D(GroundTruthDataset):
+class ProceduralMPI3D(ProceduralDataset):
     """The MPI3D factor grid drawn like ``mpi3d_toy`` on demand; never a stand-in for the official files."""
 
     name = "mpi3d-procedural"
@@ -356,15 +355,7 @@ class ProceduralMPI3D(GroundTruthDataset):
     channels = 3
 
     def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:
-        self._space = mpi3d_space()
-        self._cache = _render_cache(self, cache, cache_dir)
+        super().__init__(mpi3d_space(), cache=cache, cache_dir=cache_dir)
 
-    @property
-    def factor_space(self) -> FactorSpace:
-        return self._space
-
-    def _read(self, indices: np.ndarray) -> np.ndarray:
-        def render(i: np.ndarray) -> np.ndarray:
-            return render_mpi3d(self._space.index_to_classes(i), self._space)
-
-        return self._cache.read(indices, render) if self._cache else render(indices)
+    def render_classes(self, classes: np.ndarray) -> np.ndarray:
+        return render_mpi3d(classes, self._space)

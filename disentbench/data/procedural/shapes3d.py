@@ -24,10 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from disentbench.data.base import GroundTruthDataset
-from disentbench.data.procedural.cache import render_cache as _render_cache
+from disentbench.data.procedural.base import ProceduralDataset
 from disentbench.data.spaces import shapes3d_space
-from disentbench.factors import FactorSpace
 
 RES = 64
 SUPERSAMPLE = 2
@@ -217,7 +215,7 @@ def coverage_weights(shape: int, scale: float, azimuth_deg: float) -> np.ndarray
     return weights.astype(np.float32)
 
 
-class ProceduralShapes3D(GroundTruthDataset):
+class ProceduralShapes3D(ProceduralDataset):
     """The 3dshapes factor grid rendered on demand by a ray-caster; never a stand-in for ``shapes3d``."""
 
     name = "shapes3d-procedural"
@@ -225,15 +223,10 @@ class ProceduralShapes3D(GroundTruthDataset):
     channels = 3
 
     def __init__(self, *, cache: bool = False, cache_dir: str | Path | None = None) -> None:
-        self._space = shapes3d_space()
-        self._cache = _render_cache(self, cache, cache_dir)
+        super().__init__(shapes3d_space(), cache=cache, cache_dir=cache_dir)
         self._geometry: dict[tuple[int, int, int], np.ndarray] = {}
         self._lock = threading.Lock()
         self._hue_rgb = hue_to_rgb(self._space.values[0]).astype(np.float32)
-
-    @property
-    def factor_space(self) -> FactorSpace:
-        return self._space
 
     def _weights(self, key: tuple[int, int, int]) -> np.ndarray:
         with self._lock:
@@ -262,8 +255,3 @@ class ProceduralShapes3D(GroundTruthDataset):
             out[sl] = img.reshape(-1, RES, RES, 3).astype(np.uint8)
         return out
 
-    def _read(self, indices: np.ndarray) -> np.ndarray:
-        def render(i: np.ndarray) -> np.ndarray:
-            return self.render_classes(self._space.index_to_classes(i))
-
-        return self._cache.read(indices, render) if self._cache else render(indices)
