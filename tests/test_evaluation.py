@@ -371,3 +371,25 @@ def test_an_encoder_that_raises_is_a_one_line_error(tmp_path, toy, cache):
     with pytest.raises(ev.EvaluationError, match="the encoder raised .*this encoder is broken") as info:
         run(script(Raises(), tmp_path / "raises.pt"), toy)
     assert "\n" not in str(info.value)
+
+
+def test_train_run_trains_a_staged_models_upstream_first(tmp_path, monkeypatch):
+    """kf trains on a kf-teacher run: the tier runner trains (or reuses) kf-teacher_<dataset>_<seed> and passes it."""
+    import subprocess
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        out = Path(cmd[cmd.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "model.pt").write_bytes(b"x")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    final = ev.train_run("kf", "toy", 1, "smoke", tmp_path / "kf_toy_1")
+    assert final == tmp_path / "kf_toy_1" / "model.pt"
+    assert [c[c.index("train") + 1] for c in calls] == ["kf-teacher", "kf"]
+    assert calls[1][calls[1].index("--from") + 1] == str(tmp_path / "kf-teacher_toy_1")
+    ev.train_run("kf", "toy", 2, "smoke", tmp_path / "other")
+    assert calls[-1][calls[-1].index("--from") + 1] == str(tmp_path / "other.kf-teacher")

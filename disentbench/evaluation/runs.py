@@ -15,7 +15,9 @@ def train_run(
     model: str, dataset: str, seed: int, tier: str, run_dir: Path, *, quiet: bool = True, tasks: Path | None = None
 ) -> Path:
     """Train a reference model with ``disentbench train`` in a subprocess; returns its ``model.pt``
-    (``ground-truth`` has nothing to train and is returned as is)."""
+    (``ground-truth`` has nothing to train and is returned as is). A staged model's upstream run (the first model
+    its registry entry accepts; same dataset, seed and tier) is trained first, beside ``run_dir``, and passed as
+    ``--from``."""
     if model == GROUND_TRUTH:
         return Path(GROUND_TRUTH)
     run_dir = Path(run_dir)
@@ -24,6 +26,17 @@ def train_run(
         return final
     cmd = [sys.executable, "-m", "disentbench", "train", model, "--dataset", dataset, "--seed", str(seed),
            "--tier", tier, "--out", str(run_dir)]
+    from disentbench.models import get_model
+
+    info = get_model(model)
+    if "upstream" in info.needs:
+        if not info.upstream:
+            raise EvaluationError(f"{model} trains on the run of any model: train it with --from, not in a tier run")
+        upstream = info.upstream[0]
+        name = run_dir.name
+        upstream_dir = run_dir.with_name(name.replace(model, upstream, 1) if name.startswith(model)
+                                         else f"{name}.{upstream}")
+        cmd += ["--from", str(train_run(upstream, dataset, seed, tier, upstream_dir, quiet=quiet, tasks=tasks).parent)]
     threads = protocol(tier).get("threads")
     if threads:
         cmd += ["--threads", str(threads)]
