@@ -30,7 +30,7 @@ def bare_loop(run, steps: int, batch_size: int) -> float:
     torch.manual_seed(0)
     from disentbench.models import build_model
 
-    model = build_model(run.spec["model_config"]).to(run.data.images.device)
+    model = build_model(run.model.name, run.model.config, run.model.context).to(run.data.images.device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x_all = run.data.images[run.data.train].float().div(float(run.data.pixel_max))
     y_all = run.data.targets[run.data.train]
@@ -41,7 +41,7 @@ def bare_loop(run, steps: int, batch_size: int) -> float:
         order = torch.randperm(n, generator=gen)
         for b in range(n // batch_size):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            loss = (model(x_all[idx]) - y_all[idx]).pow(2).mean(dim=0).sum()
+            loss = (model.heads(model.encode(x_all[idx])) - y_all[idx]).pow(2).mean(dim=0).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -32,7 +32,7 @@ from disentbench.models import (  # noqa: E402
 )
 from disentbench.models.base import Model  # noqa: E402
 from disentbench.models.blocks import reverse_gradient  # noqa: E402
-from disentbench.training import load_reference, resolve_spec  # noqa: E402
+from disentbench.training import resolve_spec  # noqa: E402
 
 
 def make(name, channels=1, n_tasks=3, seed=1):

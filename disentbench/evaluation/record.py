@@ -9,6 +9,7 @@ version, tier, seed, preset, metrics, points, with tasks).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -31,6 +32,14 @@ RECORD_FORMAT_VERSION = 1
 RECORD_SCHEMA = Path(__file__).with_name("record.schema.json")
 
 
+@functools.cache
+def _record_validator():
+    """The schema's validator, read and built once per process."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json.loads(RECORD_SCHEMA.read_text(encoding="utf-8")))
+
+
 def validate_record(record: Any, where: str) -> dict[str, Any]:
     """Return ``record`` if it is a score record of this format version that matches :data:`RECORD_SCHEMA`; else
     raise :class:`EvaluationError` naming ``where`` and the failing path."""
@@ -42,8 +51,7 @@ def validate_record(record: Any, where: str) -> dict[str, Any]:
     if record.get("record_format_version") != RECORD_FORMAT_VERSION:
         raise EvaluationError(f"{where}: record_format_version {record.get('record_format_version')!r} is not "
                               f"{RECORD_FORMAT_VERSION}, the version this disentbench reads")
-    schema = json.loads(RECORD_SCHEMA.read_text(encoding="utf-8"))
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(record))
+    error = jsonschema.exceptions.best_match(_record_validator().iter_errors(record))
     if error is not None:
         raise EvaluationError(f"{where}: does not match the score-record schema at {error.json_path}: {error.message}")
     return record

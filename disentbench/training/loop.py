@@ -210,6 +210,7 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, upstream_path=N
     total = per_epoch * spec["epochs"]
     log_every, ckpt_every = spec["log_every_steps"], spec["checkpoint_every_steps"]
     start_step, t0 = step, time.perf_counter()
+    needs = model.needs
 
     from tqdm.auto import tqdm
 
@@ -223,8 +224,7 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, upstream_path=N
                 while batch < per_epoch:
                     positions = data.train[order[batch * bs:(batch + 1) * bs]]
                     try:
-                        losses = model.train_step(data.batch(positions, model.needs, step=step, epoch=epoch,
-                                                             noise=noise))
+                        losses = model.train_step(data.batch(positions, needs, step=step, epoch=epoch, noise=noise))
                     except NonFiniteLoss as exc:
                         raise TrainingDiverged(_diverged_message(exc, step, epoch, ckpt_path)) from None
                     step, batch = step + 1, batch + 1
