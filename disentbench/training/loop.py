@@ -11,7 +11,8 @@ recomputed rather than stored.
 Run folder::
 
     config.json     the resolved run spec
-    log.jsonl       {"step", "epoch", "loss", ...} every log_every_steps; {"event": "eval", ...} per epoch
+    log.jsonl       {"step", "epoch", "loss", ...} every log_every_steps; {"event": "eval", ...} per epoch;
+                    {"event": "metrics", ...} every metrics_every_steps (off by default; see training/monitor.py)
     checkpoint.pt   latest checkpoint (training state for --resume), replaced atomically
     model.pt        final checkpoint, written once training finished
     summary.json    final test metrics, steps, wall time, images/s
@@ -34,6 +35,7 @@ from disentbench.models import Model, ModelContext, NonFiniteLoss, build_model, 
 from disentbench.models.base import encode_all
 from disentbench.training.config import same_run
 from disentbench.training.data import RunData, load_run_data, resolve_task_set
+from disentbench.training.monitor import MetricMonitor
 
 EPOCH_SEED_STRIDE = 1_000_003
 NOISE_SEED_OFFSET = 7919
@@ -211,6 +213,8 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, upstream_path=N
     log_every, ckpt_every = spec["log_every_steps"], spec["checkpoint_every_steps"]
     start_step, t0 = step, time.perf_counter()
     needs = model.needs
+    every = spec.get("metrics_every_steps") or 0
+    monitor = MetricMonitor(dataset, seed=spec["seed"], device=data.train.device) if every else None
 
     from tqdm.auto import tqdm
 
@@ -234,6 +238,9 @@ def train(spec: dict, out_dir, *, dataset=None, tasks_path=None, upstream_path=N
                                   "images_per_s": round(rate, 1)}
                         log.write(json.dumps(record) + "\n")
                         bar.set_postfix(loss=f"{record['loss']:.4g}", img_s=f"{rate:.0f}", refresh=False)
+                    if monitor is not None and (step % every == 0 or step == total):
+                        log.write(json.dumps({"event": "metrics", "step": step, "epoch": epoch + 1,
+                                              **monitor(model)}) + "\n")
                     bar.update(1)
                     if batch == per_epoch:
                         epoch, batch = epoch + 1, 0
