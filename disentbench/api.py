@@ -43,16 +43,22 @@ def evaluate(model: str | Path, dataset: str, *, tier: str | None = None, metric
 def train(model: str, dataset: str, out: str | Path, *, seed: int = 0, tier: str = "smoke",
           tasks: str | Path | None = None, upstream: str | Path | None = None, task_index: int | None = None,
           device: str = "cpu", threads: int | None = None, config: str | Path | None = None, resume: bool = False,
-          progress: bool | None = False) -> dict[str, Any]:
+          progress: bool | None = False, metrics_every: int = 0) -> dict[str, Any]:
     """Train the registered ``model`` on ``dataset`` into the run folder ``out`` with its reference config (or the
-    TOML ``config``) at ``tier``'s budget; staged models train on the run ``upstream``. Returns the run summary."""
+    TOML ``config``) at ``tier``'s budget; staged models train on the run ``upstream``. ``metrics_every`` > 0 logs
+    MIG and the fast DCI on a fixed grid sample every that many steps (:mod:`disentbench.training.monitor`).
+    Returns the run summary."""
     from disentbench.training import load_reference, resolve_spec
     from disentbench.training import train as train_run
 
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if metrics_every < 0:
+        raise ValueError(f"metrics_every must be >= 0, got {metrics_every}")
     spec = resolve_spec(model, tier=tier, seed=seed, dataset=dataset, device=device, threads=threads,
                         reference=load_reference(model, config), task_index=task_index)
+    if metrics_every:
+        spec["metrics_every_steps"] = int(metrics_every)
     return train_run(spec, out, tasks_path=tasks, upstream_path=upstream, resume=resume, progress=progress)
 
 

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="run folder to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in RUN_DIR from its checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--metrics-every", type=int, default=0, metavar="N",
+                   help="log MIG and the fast DCI on a fixed 2,000-point grid sample every N steps (default 0: off)")
     p.set_defaults(func=_run)
 
 
@@ -62,7 +64,8 @@ def _run(args) -> int:
     try:
         summary = train(args.model, args.dataset, args.out, seed=args.seed, tier=args.tier, tasks=args.tasks,
                         upstream=args.upstream, task_index=args.task_index, device=args.device, threads=args.threads,
-                        config=args.config, resume=args.resume, progress=None if not args.no_progress else False)
+                        config=args.config, resume=args.resume, progress=None if not args.no_progress else False,
+                        metrics_every=args.metrics_every)
     except TrainingDiverged as exc:
         print(f"disentbench train: {exc}", file=sys.stderr)
         return 3

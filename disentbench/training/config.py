@@ -21,7 +21,7 @@ from disentbench.models.config import ConfigError, config_to_dict, field_names, 
 from disentbench.tiers import TIERS
 
 #: run-spec keys that may differ between an interrupted run and its resumption
-RUNTIME_KEYS = ("device", "threads", "log_every_steps")
+RUNTIME_KEYS = ("device", "threads", "log_every_steps", "metrics_every_steps")
 TOP_KEYS = ("name", "source", "model", "data", "tiers")
 
 
