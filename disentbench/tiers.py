@@ -44,7 +44,7 @@ def smoke_models() -> tuple[str, ...]:
     return ("ground-truth", *(m.name for m in list_models(leaderboard=True)))
 
 
-SMOKE_DATASETS = ("dsprites-procedural", "shapes3d-procedural")
+SMOKE_DATASETS = ("dsprites-procedural", "shapes3d-procedural", "mpi3d-procedural")
 SMOKE_SEEDS = (0, 1, 2)
 #: the fixed subset of the smoke tier that CI retrains and compares: (model, dataset, seed). ground-truth
 #: (nothing to train) pins every metric and the multi-task protocol on a perfect representation; one-head is

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pop.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
     pop.add_argument("--tier", choices=TIERS, default="smoke", help="tier (default smoke)")
     pop.add_argument("--models", default=None, help="comma-separated models (default: the smoke tier's)")
-    pop.add_argument("--datasets", default=None, help="comma-separated datasets (default: both procedural ones)")
+    pop.add_argument("--datasets", default=None, help="comma-separated datasets (default: the three procedural ones)")
     pop.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
     pop.add_argument("--work-dir", type=Path, default=Path("runs"), help="run folders go here (default ./runs)")
     pop.add_argument("--limit", type=int, default=None, help="stop after this many new rows")
