@@ -19,6 +19,7 @@ from disentbench.models.dualdis import (  # noqa: E402
     attribute_index,
     block_bce,
     edit_attribute,
+    inverted_bits,
     label_factor,
 )
 from disentbench.training import resolve_spec  # noqa: E402
@@ -53,6 +54,18 @@ def test_label_factor_is_shape_on_both_procedural_datasets():
     assert attribute_blocks(SIZES, 0) == [(1, 0, 4), (2, 4, 5)]
 
 
+def test_inverted_attributes_flip_binary_blocks_and_spread_over_the_other_classes():
+    """z̄ = (1 − z)/(n − 1) per block: 1 − z for a binary attribute (the thesis's flip), and for a categorical one
+    zero on the true class and 1/(n − 1) on each other class, so each block's target sums to 1."""
+    factors = torch.tensor([[0, 1, 3], [2, 0, 0]])
+    blocks = [(1, 0, 2), (2, 2, 5)]
+    z = torch.cat([F.one_hot(factors[:, 1], 2), F.one_hot(factors[:, 2], 5)], dim=1).float()
+    bar = inverted_bits(z, blocks)
+    assert torch.equal(bar[:, :2], 1.0 - z[:, :2])
+    assert torch.allclose(bar[0, 2:], torch.tensor([0.25, 0.25, 0.25, 0.0, 0.25]))
+    assert torch.allclose(bar[:, 2:].sum(dim=1), torch.ones(2))
+
+
 def test_each_optimiser_step_changes_only_its_own_parameters():
     """Within one train_step, the L_main step changes every θ_main parameter and leaves C_y, C_z bit-identical; the
     L_disc step changes every adversary parameter and nothing else."""
@@ -75,7 +88,7 @@ def test_each_optimiser_step_changes_only_its_own_parameters():
 
 def test_adversarial_terms_push_the_codes_against_the_adversaries():
     """The λ_adv part of ∂L_main/∂h_z is −λ_adv ∂CE(y, C_y(h_z))/∂h_z (gradient ascent on the adversary's loss), and
-    a descent step on L_main raises C_y's cross-entropy and lowers C_z's fit to the inverted attributes 1 − z."""
+    a descent step on L_main raises C_y's cross-entropy and lowers C_z's fit to the inverted attributes z̄."""
     model, b = dualdis(), batch()
     y, z = model.targets(b.factors)
     h_y, h_z = (h.detach().requires_grad_(True) for h in model.branches(b.images))
@@ -95,7 +108,7 @@ def test_adversarial_terms_push_the_codes_against_the_adversaries():
         step = 1e-2
         assert F.cross_entropy(model.adversaries["c_y"](h_z - step * adv_gz), y) > ce
         def inverse_fit(codes):
-            return block_bce(model.adversaries["c_z"](codes), 1.0 - z, len(model.blocks))
+            return block_bce(model.adversaries["c_z"](codes), inverted_bits(z, model.blocks), len(model.blocks))
 
         moved, inverse = inverse_fit(h_y - step * adv_gy), inverse_fit(h_y)
         assert moved < inverse

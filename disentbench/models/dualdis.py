@@ -18,14 +18,15 @@ Architecture (app. Table "Architectures", NORB column, the 64×64 grey setting; 
 Losses (sec. 4.3.3, eqs. L_main / L_disc and the adversarial terms; app. 12.2 hyper-parameters)::
 
     L_main = λ_r ‖x − x̂‖² + λ_y CE(y, W_y h_y) + λ_z BCE(z, W_z h_z)
-             − λ_adv CE(y, C_y(h_z)) + λ_adv BCE(1 − z, C_z(h_y)) + λ_o L_orth
+             − λ_adv CE(y, C_y(h_z)) + λ_adv BCE(z̄, C_z(h_y)) + λ_o L_orth
     L_disc = CE(y, C_y(h_z)) + BCE(z, C_z(h_y))
 
 θ_main (E, E_y, E_z, D, W_y, W_z) steps on L_main only and θ_disc (C_y, C_z) on L_disc only, both from the same
 forward pass of the same batch (the thesis's simultaneous gradient steps). ``[gap]`` choices: ‖x − x̂‖² is the mean
 squared error per pixel; BCE over z is summed over the bits of each factor's block and averaged over the factors
-(each attribute factor weighs like one cross-entropy); L_orth as printed, Σ_i Σ_j w'_i·w'_j = ‖Σ_i w'_i‖², does not
-penalise non-orthogonal rows, so :func:`orthogonality` uses Σ_{i≠j} (w'_i·w'_j)².
+(each attribute factor weighs like one cross-entropy); the thesis's flipped attributes 1 − z become
+z̄ = (1 − z)/(n − 1) per block (:func:`inverted_bits`; the same for binary attributes); L_orth as printed,
+Σ_i Σ_j w'_i·w'_j = ‖Σ_i w'_i‖², does not penalise non-orthogonal rows, so :func:`orthogonality` uses Σ_{i≠j} (w'_i·w'_j)².
 
 Published evaluation (sec. 4.5, Table "Comparison to the state of the art"): test accuracy of W_y on y and of W_z on
 z, the **error rate** of C_y and C_z, and the mean of the four. Here z-accuracies are the argmax accuracy within each
@@ -86,6 +87,14 @@ def attribute_blocks(factor_sizes: Sequence[int], y: int) -> list[tuple[int, int
 def attribute_bits(factors: torch.Tensor, blocks) -> torch.Tensor:
     """z: the concatenated one-hot codes (B, Σ n) of the attribute factors."""
     return torch.cat([F.one_hot(factors[:, f], n) for f, _, n in blocks], dim=1).float()
+
+
+def inverted_bits(bits: torch.Tensor, blocks) -> torch.Tensor:
+    """The adversarial target of C_z ``[gap]``: within each block, (1 − z)/(n − 1) — the thesis's flipped binary
+    attribute 1 − z, spread evenly over the other n − 1 classes of a categorical factor. For n = 2 it is 1 − z; the
+    plain 1 − z would ask for n − 1 ones per block and outweigh every other term (≈ 31·log 32 per dSprites position
+    block)."""
+    return torch.cat([(1.0 - bits[:, s:s + n]) / max(n - 1, 1) for _, s, n in blocks], dim=1)
 
 
 def block_bce(logits: torch.Tensor, bits: torch.Tensor, n_blocks: int) -> torch.Tensor:
@@ -267,7 +276,7 @@ class DualDis(Model):
             "class_y": F.cross_entropy(self.w_y(h_y), y),
             "class_z": block_bce(self.w_z(h_z), z, n),
             "adv_y": -F.cross_entropy(self.adversaries["c_y"](h_z), y),
-            "adv_z": block_bce(self.adversaries["c_z"](h_y), 1.0 - z, n),
+            "adv_z": block_bce(self.adversaries["c_z"](h_y), inverted_bits(z, self.blocks), n),
             "orth": orthogonality(self.w_z.weight),
         }
         weights = {"rec": c.lambda_rec, "class_y": c.lambda_y, "class_z": c.lambda_z, "adv_y": c.lambda_adv,
