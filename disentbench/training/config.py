@@ -28,12 +28,16 @@ TOP_KEYS = ("name", "source", "model", "data", "tiers")
 @dataclass(frozen=True)
 class DataConfig:
     """Seeded subset and split of the grid; task models also take ``n_tasks`` (the default task set's size when no
-    ``--tasks`` file is given) and optionally ``task_index`` (train on that one task: the single-task model)."""
+    ``--tasks`` file is given) and optionally ``task_index`` (train on that one task: the single-task model); staged
+    models optionally ``upstream_dataset``: the dataset their ``--from`` run was trained on when it is not this
+    run's, a look-alike with the same factors (fine-tune on a procedural rendering, train and score on the official
+    files)."""
 
     split_seed: int
     test_fraction: float
     n_tasks: int | None = None
     task_index: int | None = None
+    upstream_dataset: str | None = None
 
     def __post_init__(self):
         if not 0.0 < self.test_fraction < 1.0:
@@ -107,6 +111,8 @@ def load_reference(model: str, path: str | Path | None = None) -> Reference:
     if "targets" not in info.needs and (data.n_tasks is not None or data.task_index is not None):
         raise ConfigError(f"{path} [data]: key {'n_tasks' if data.n_tasks is not None else 'task_index'!r} applies "
                           f"to task models only")
+    if "upstream" not in info.needs and data.upstream_dataset is not None:
+        raise ConfigError(f"{path} [data]: key 'upstream_dataset' applies to staged models (trained --from a run) only")
     tiers = _table(ref, "tiers", str(path))
     for tier in TIERS:
         if tier not in tiers:

@@ -91,8 +91,9 @@ class Run:
     dataset: object
 
 
-def load_upstream(path, dataset, accepted: tuple[str, ...] = ()) -> tuple[Model, dict]:
-    """The frozen model of the upstream run at ``path`` (``--from``), checked against the dataset and the registry
+def load_upstream(path, dataset, accepted: tuple[str, ...] = (), trained_on: str | None = None) -> tuple[Model, dict]:
+    """The frozen model of the upstream run at ``path`` (``--from``), checked against the dataset (or the look-alike
+    ``trained_on`` that the run's ``[data] upstream_dataset`` names, with the same factor sizes) and the registry
     models the staged model accepts (``accepted``; empty: any)."""
     if path is None:
         raise ValueError("this model trains on another run: pass --from RUN_DIR (the upstream run folder)")
@@ -103,9 +104,13 @@ def load_upstream(path, dataset, accepted: tuple[str, ...] = ()) -> tuple[Model,
     if model.context.channels != dataset.channels:
         raise ValueError(f"upstream run {path} takes {model.context.channels}-channel images; "
                          f"dataset {dataset.name!r} has {dataset.channels}")
-    trained_on = ckpt["extra"].get("dataset", {}).get("name")
-    if trained_on and trained_on != dataset.name:
-        raise ValueError(f"upstream run {path} was trained on {trained_on!r}, not {dataset.name!r}")
+    expected, got = trained_on or dataset.name, ckpt["extra"].get("dataset", {}).get("name")
+    if got and got != expected:
+        raise ValueError(f"upstream run {path} was trained on {got!r}, not {expected!r}")
+    sizes = model.context.factor_sizes
+    if trained_on and sizes and tuple(sizes) != tuple(dataset.factor_space.sizes):
+        raise ValueError(f"upstream run {path} was trained on factor sizes {list(sizes)}; dataset {dataset.name!r} "
+                         f"has {list(dataset.factor_space.sizes)}: not a look-alike")
     return model, ckpt
 
 
@@ -128,7 +133,7 @@ def setup_run(spec: dict, *, dataset=None, tasks_path=None, upstream_path=None, 
     elif tasks_path is not None:
         raise ValueError(f"--tasks applies to models trained on task targets, not {spec['model']!r}")
     if "upstream" in needs:
-        upstream, ckpt = load_upstream(upstream_path, dataset, info.upstream)
+        upstream, ckpt = load_upstream(upstream_path, dataset, info.upstream, spec["data"].get("upstream_dataset"))
         spec["upstream"] = {"path": str(upstream_path), "model": ckpt["model_name"],
                             "dataset": ckpt["extra"].get("dataset", {}).get("name")}
     elif upstream_path is not None:
