@@ -2,9 +2,10 @@
 
 Scores come from :func:`disentbench.metrics.compute_metrics` on the factor classes and codes of the sampled
 grid points (see :mod:`disentbench.evaluation.codes`); the record also holds the model source, the settings,
-the versions of the package, metric definitions and leaderboard, the commit, and warnings (e.g. collapsed
-code dimensions). ``record_id`` = first 16 hex digits of the SHA-256 of (model, model SHA-256, dataset,
-version, tier, seed, preset, metrics, points, with tasks).
+the versions of the package, metric definitions and leaderboard, the commit, warnings (e.g. collapsed
+code dimensions), and each metric's settings and matrices (mutual information, DCI importance, Spearman
+correlations, ...: what ``disentbench report`` draws; non-finite entries as null). ``record_id`` = first 16 hex
+digits of the SHA-256 of (model, model SHA-256, dataset, version, tier, seed, preset, metrics, points, with tasks).
 """
 
 from __future__ import annotations
@@ -93,6 +94,27 @@ def collapsed_dimensions(codes: np.ndarray) -> list[int]:
     codes = np.asarray(codes, dtype=np.float64)
     std, mean = codes.std(axis=0), np.abs(codes.mean(axis=0))
     return [int(j) for j in np.nonzero(std <= COLLAPSE_RATIO * (mean + std))[0]]
+
+
+def _finite_or_none(value: Any) -> Any:
+    """Nested lists with NaN/inf floats replaced by None."""
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _details(result) -> dict[str, Any]:
+    """A metric result as JSON-ready details, its matrices included (non-finite entries as None: strict JSON)."""
+    details = result.to_dict(include_matrices=True)
+    details["matrices"] = {k: _finite_or_none(v) for k, v in details["matrices"].items()}
+    return details
+
+
+def declared_supervision(model_type: str) -> str | None:
+    """The ``supervision`` a registered model declares (e.g. ``supervised-pretrained``), else None."""
+    from disentbench.models import list_models
+
+    return next((m.supervision or None for m in list_models() if m.name == model_type), None)
 
 
 def _record_id(parts: Sequence[Any]) -> str:
@@ -191,9 +213,10 @@ def evaluate(
         "n_points": n_used,
         "codes_from_cache": from_cache,
         "code_dim": int(codes.shape[1]),
-        "metric_details": {k: r.to_dict() for k, r in results.items()},
+        "metric_details": {k: _details(r) for k, r in results.items()},
         "tasks": task_info,
         "model_protocol": source.info.get("own_protocol"),
+        "supervision": declared_supervision(source.model_type) if source.kind in ("checkpoint", "safetensors") else None,
         "disentbench_version": __version__,
         "metric_definitions_version": metric_engine.METRIC_DEFINITIONS_VERSION,
         "leaderboard_version": LEADERBOARD_VERSION,
