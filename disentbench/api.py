@@ -1,4 +1,4 @@
-"""The Python API: one function per CLI command (``disentbench evaluate | train | generate-tasks | score``), with
+"""The Python API: one function per CLI command (``disentbench evaluate | train | generate-tasks | score | report``), with
 the same defaults; the commands are thin wrappers of these. Heavy imports (torch, scikit-learn) happen inside."""
 
 from __future__ import annotations
@@ -88,3 +88,20 @@ def score(factors: "np.ndarray", codes: "np.ndarray", *, metrics: str | Sequence
 
     return compute_metrics(factors, codes, metrics, preset=preset, random_state=seed, discrete=discrete,
                            overrides=overrides)
+
+
+def report(run: str | Path, *, dataset: str | None = None, out: str | Path | None = None,
+           record: str | Path | None = None, decoder: str | Path | None = None, seed: int = 0,
+           embeddings: Sequence[str] | None = None, progress: bool = False) -> dict[str, Any]:
+    """Write the per-run report of the finished run folder ``run`` (traversals, reconstructions, embeddings,
+    heatmaps, curves, the score record) as ``index.html`` with PNGs in ``out`` (default ``RUN/report``).
+    ``record``: its score record (default ``RUN/record.json``); ``dataset``: checked against the record's;
+    ``decoder``: a ``decoder-on-frozen`` run trained on this run; ``seed``: base image, samples, t-SNE;
+    ``embeddings``: methods (default pca, tsne and umap when installed). Returns the ``report.json`` summary."""
+    from disentbench.report import build_report, load_run
+
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    view = load_run(run, dataset=dataset, record=record, decoder_run=decoder, progress=progress)
+    return build_report(view, Path(out) if out is not None else Path(run) / "report", seed=seed,
+                        methods=list(embeddings) if embeddings else None)
