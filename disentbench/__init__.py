@@ -1,7 +1,7 @@
 """disentbench: a benchmark suite for disentangled representations.
 
-The Python API mirrors the CLI: :func:`evaluate`, :func:`train`, :func:`generate_tasks`, :func:`score` (see
-:mod:`disentbench.api`). Heavy dependencies (torch, scikit-learn) are imported lazily by the modules that need
+The Python API mirrors the CLI: :func:`evaluate`, :func:`train`, :func:`generate_tasks`, :func:`score`,
+:func:`report` (see :mod:`disentbench.api`). Heavy dependencies (torch, scikit-learn) are imported lazily by the modules that need
 them, so ``import disentbench`` and ``from disentbench import metrics`` stay fast and torch-free.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("evaluate", "generate_tasks", "score", "train")
+_API = ("evaluate", "generate_tasks", "report", "score", "train")
 
 __all__ = ["__version__", *_API]
 

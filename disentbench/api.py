@@ -98,7 +98,7 @@ def report(run: str | Path, *, dataset: str | None = None, out: str | Path | Non
     ``record``: its score record (default ``RUN/record.json``); ``dataset``: checked against the record's;
     ``decoder``: a ``decoder-on-frozen`` run trained on this run; ``seed``: base image, samples, t-SNE;
     ``embeddings``: methods (default pca, tsne and umap when installed). Returns the ``report.json`` summary."""
-    from disentbench.report import build_report, load_run
+    from disentbench.viz import build_report, load_run
 
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")

@@ -15,9 +15,9 @@ from disentbench import evaluation as ev  # noqa: E402
 from disentbench.cli import main  # noqa: E402
 from disentbench.data.base import GroundTruthDataset  # noqa: E402
 from disentbench.factors import FactorSpace  # noqa: E402
-from disentbench.report import ReportError, build_report, load_run  # noqa: E402
-from disentbench.report import heatmaps, traversals  # noqa: E402
-from disentbench.report.figures import arrays_sha256, grid_size  # noqa: E402
+from disentbench.viz import ReportError, build_report, load_run  # noqa: E402
+from disentbench.viz import heatmaps, traversals  # noqa: E402
+from disentbench.viz.figures import grid_size  # noqa: E402
 
 
 class Bands(GroundTruthDataset):

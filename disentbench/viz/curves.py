@@ -40,7 +40,7 @@ def log_curves(log: list[dict]) -> Curves:
 
 def plot_curves(curves: Curves, path: Path, *, title: str) -> tuple[int, int]:
     """One panel per series kind; a loss panel on a log scale when every value is positive."""
-    from disentbench.report.figures import DPI, pyplot, save
+    from disentbench.viz.figures import DPI, pyplot, save
 
     plt = pyplot()
     n = len(curves.panels)

@@ -38,8 +38,8 @@ def reconstruct(images: np.ndarray, encode: Callable[[np.ndarray], np.ndarray],
 
 
 def plot_reconstructions(rec: Reconstructions, path: Path, *, title: str) -> tuple[int, int]:
-    """Two rows (inputs, reconstructions) of :func:`~disentbench.report.figures.image_grid_figure`."""
-    from disentbench.report.figures import image_grid_figure
+    """Two rows (inputs, reconstructions) of :func:`~disentbench.viz.figures.image_grid_figure`."""
+    from disentbench.viz.figures import image_grid_figure
 
     return image_grid_figure(np.stack([rec.inputs, rec.outputs]), path, row_labels=["input", "reconstruction"],
                              title=title, col_labels=[f"{m:.3f}" for m in rec.mse])

@@ -74,7 +74,7 @@ def embed(codes: np.ndarray, method: str, positions: np.ndarray, seed: int) -> E
 
 def panel_size(n_methods: int, n_factors: int) -> tuple[int, int]:
     """(height, width) in pixels of :func:`plot_embeddings`."""
-    from disentbench.report.figures import DPI
+    from disentbench.viz.figures import DPI
 
     return int(round((0.3 + 2.0 * n_methods) * DPI)), int(round(2.0 * n_factors * DPI))
 
@@ -82,7 +82,7 @@ def panel_size(n_methods: int, n_factors: int) -> tuple[int, int]:
 def plot_embeddings(embeddings: Sequence[Embedding], classes: np.ndarray, factor_names: Sequence[str], path: Path,
                     *, title: str) -> tuple[int, int]:
     """One row per method, one panel per factor: the points coloured by that factor's class (viridis)."""
-    from disentbench.report.figures import DPI, pyplot, save
+    from disentbench.viz.figures import DPI, pyplot, save
 
     plt = pyplot()
     height, width = panel_size(len(embeddings), len(factor_names))

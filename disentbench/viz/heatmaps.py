@@ -69,7 +69,7 @@ def matched_factors(heatmap: Heatmap, factor_names: Sequence[str]) -> list[str]:
 def plot_heatmaps(maps: Sequence[Heatmap], factor_names: Sequence[str], path: Path, *,
                   title: str) -> tuple[int, int]:
     """The heatmaps side by side (rows: codes z0…; columns: factors), values written in the cells."""
-    from disentbench.report.figures import DPI, pyplot, save
+    from disentbench.viz.figures import DPI, pyplot, save
 
     plt = pyplot()
     n_codes = maps[0].values.shape[0]

@@ -97,7 +97,7 @@ def factors_moved(classes: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def plot_traversal(trav: Traversal, path: Path, *, row_labels: list[str], title: str) -> tuple[int, int]:
     """Grid of traversal images (rows: code dimensions; columns: values) with row labels; returns (height,
     width) in pixels."""
-    from disentbench.report.figures import image_grid_figure
+    from disentbench.viz.figures import image_grid_figure
 
     return image_grid_figure(trav.images, path, row_labels=row_labels, title=title,
                              col_labels=[f"{v:.1f}" for v in trav.values[0]] if trav.span == "fixed" else None)

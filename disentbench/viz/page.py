@@ -17,9 +17,9 @@ from typing import Any, Callable
 import numpy as np
 
 from disentbench.fileio import atomic_write_text
-from disentbench.report import curves, embeddings, heatmaps, reconstructions, traversals
-from disentbench.report.figures import arrays_sha256
-from disentbench.report.run import RunView
+from disentbench.viz import curves, embeddings, heatmaps, reconstructions, traversals
+from disentbench.viz.figures import arrays_sha256
+from disentbench.viz.run import RunView
 
 
 class _Figures:
