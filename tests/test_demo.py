@@ -42,7 +42,8 @@ def test_demo_end_to_end_wiring(tmp_path, monkeypatch, capsys):
     assert main(["demo", "--work-dir", str(tmp_path / "demo"), "--leaderboard", str(board)]) == 0
     out = capsys.readouterr().out
     assert calls == [("multi-head", "dsprites-procedural", 0, "smoke", True)]
-    for n in range(1, 5):
-        assert f"[{n}/4" in out
+    for n in range(1, 6):
+        assert f"[{n}/5" in out
     assert "this run" in out and "one-head s0" in out and "0.1235" in out
     assert (tmp_path / "demo" / "seed0" / "record.json").exists()
+    assert (tmp_path / "demo" / "seed0" / "report" / "traversal_nearest_fixed.png").exists()

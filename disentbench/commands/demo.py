@@ -1,8 +1,9 @@
 """``disentbench demo``: the end-to-end demo on a fresh machine.
 
 Prepares ``dsprites-procedural`` (rendered offline), generates the default task set (10 random tanh-MLP
-tasks, seed 0), trains the multi-head model at the smoke tier, evaluates it with the smoke-tier protocol
-and prints its scores next to the committed leaderboard rows of the same dataset and seed.
+tasks, seed 0), trains the multi-head model at the smoke tier, evaluates it with the smoke-tier protocol,
+prints its scores next to the committed leaderboard rows of the same dataset and seed, and writes the run's
+report (``disentbench report``: traversals, embeddings, heatmaps, curves) beside it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ STUDY_MODELS = ("multi-head", "one-head", "single-task", "random", "ground-truth
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="end to end: dsprites-procedural -> tasks -> train multi-head (smoke) -> evaluate -> compare with the leaderboard",
+        help="end to end: dsprites-procedural -> tasks -> train multi-head (smoke) -> evaluate -> compare with the "
+        "leaderboard -> report",
     )
     parser.add_argument("--seed", type=int, default=0, help="training / evaluation seed (default 0)")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/demo"), help="where the run goes (default runs/demo)")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
 
     def step(n: int, text: str) -> None:
-        print(f"[{n}/4 | {time.perf_counter() - t0:5.0f} s] {text}", flush=True)
+        print(f"[{n}/5 | {time.perf_counter() - t0:5.0f} s] {text}", flush=True)
 
     dataset = get_dataset(DATASET)
     space = dataset.factor_space
@@ -88,5 +90,13 @@ def run(args: argparse.Namespace) -> int:
                   f"OPENBLAS_CORETYPE={tiers.TABLE_BLAS_KERNEL} on an AVX-512 CPU to reproduce it exactly)")
     else:
         print(f"\n(no committed {DATASET} rows for seed {args.seed} in {table_file} to compare with)")
-    print(f"score record -> {work / 'record.json'}  ({time.perf_counter() - t0:.0f} s in all)")
+    print(f"score record -> {work / 'record.json'}")
+
+    from disentbench.api import report
+
+    step(5, f"writing the run's report -> {work / 'report'}")
+    summary = report(run_dir, record=work / "record.json", out=work / "report")
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in summary["timings_s"].items())
+    print(f"report -> {work / 'report' / 'index.html'} ({len(summary['figures'])} figures; {timing}; "
+          f"{time.perf_counter() - t0:.0f} s in all)")
     return 0
