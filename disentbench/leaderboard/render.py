@@ -1,4 +1,5 @@
-"""Rendering of leaderboard tables: mean ± std over seeds as Markdown, grouped bar charts, and the check that
+"""Rendering of leaderboard tables: mean ± std over seeds as Markdown, one figure per dataset (every model on the
+headline metrics, std and Student-t error bars), and the check that
 the committed Markdown is up to date. Which way each column is better comes from the metric registry
 (:func:`disentbench.metrics.registry.score_meaning`).
 """
@@ -34,6 +35,20 @@ HEADLINE_METRICS = (
     "beta_vae.eval_accuracy",
     "multitask.rmse",
 )
+
+
+#: what a model's declared ``supervision`` (model registry) means, noted under the rendered tables that hold one
+SUPERVISION_NOTES = {
+    "supervised": "its representation was trained on the factor labels.",
+    "supervised-pretrained": "its representation builds on a stage trained on the factor labels.",
+}
+
+
+def supervision_of(model: str) -> str:
+    """The ``supervision`` a registered model declares, else ``""`` (unregistered names too)."""
+    from disentbench.evaluation.record import declared_supervision
+
+    return declared_supervision(model) or ""
 
 
 def ordered_metrics(columns: Iterable[str]) -> list[str]:
@@ -107,6 +122,7 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
     """Markdown: one table per (dataset, version, preset), one line per model, mean ± std over seeds."""
     tier = table.path.stem
     aggs = aggregate(table)
+    supervision = {a.model: supervision_of(a.model) for a in aggs}
     metrics = ordered_metrics(table.metric_columns)
     lines = [
         f"# Leaderboard v{directory_version(table.path.parent)} — tier `{tier}`",
@@ -115,6 +131,7 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
         "Cells are mean ± sample standard deviation (ddof=1) over seeds; `–`: not computed.",
         *directions(table.metric_columns),
         "`ground-truth`: the normalised factors as codes (the upper anchor).",
+        *[f"`({kind})`: {note}" for kind, note in SUPERVISION_NOTES.items() if kind in supervision.values()],
         "",
     ]
     groups: dict[tuple[str, str, str], list[Aggregate]] = {}
@@ -134,7 +151,8 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
             lines.append("|---|---|" + "---|" * len(columns))
             for a in members:
                 seeds = ",".join(str(s) for s in a.seeds)
-                lines.append(f"| {a.model} | {seeds} | " + " | ".join(_fmt(a, m) for m in columns) + " |")
+                name = f"{a.model} ({supervision[a.model]})" if supervision[a.model] else a.model
+                lines.append(f"| {name} | {seeds} | " + " | ".join(_fmt(a, m) for m in columns) + " |")
             lines.append("")
         chart = (chart_names or {}).get((dataset, dversion, preset))
         if chart:
@@ -145,33 +163,59 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
     return "\n".join(lines)
 
 
+def error_bars(agg: Aggregate, metric: str, confidence: float = 0.95) -> tuple[float, float]:
+    """(std, half-width of the two-sided Student-t interval) over seeds of one model's metric; (0, 0) for one seed
+    (the interval of :func:`disentbench.leaderboard.frames.summary`: t_{(1+c)/2, n-1} · std / √n)."""
+    from scipy import stats
+
+    n = agg.count.get(metric, 0)
+    if n < 2:
+        return 0.0, 0.0
+    std = agg.std[metric]
+    return std, float(stats.t.ppf((1 + confidence) / 2, n - 1) * std / n ** 0.5)
+
+
+def chart_metrics(members: list[Aggregate]) -> list[str]:
+    """The headline metrics any model has (in :data:`HEADLINE_METRICS` order), else the first seven by name."""
+    present = ordered_metrics({k for a in members for k in a.mean})
+    return [m for m in present if m in HEADLINE_METRICS] or present[:7]
+
+
 def render_chart(members: list[Aggregate], path: Path, title: str) -> None:
-    """Grouped bar chart (one group per headline metric, one bar per model, seed std as error bars)."""
+    """The per-dataset figure: one panel per headline metric, one horizontal bar per model (mean over seeds) with
+    the seeds' standard deviation as a thick error bar and the 95 % Student-t interval as a thin one (two or more
+    seeds); a panel of a lower-is-better metric says so."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    present = ordered_metrics({k for a in members for k in a.mean})
-    higher = [m for m in present if score_meaning(m).direction == "higher"]
-    metrics = [m for m in higher if m in HEADLINE_METRICS] or higher[:7]
-    n = len(members)
-    width = 0.8 / max(n, 1)
-    x = np.arange(len(metrics))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(metrics) + 2), 4.0), dpi=100)
+    metrics = chart_metrics(members)
+    cols = min(4, len(metrics))
+    rows = -(-len(metrics) // cols)
+    y = np.arange(len(members))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols + 1.2, 0.22 * len(members) * rows + 1.0 * rows + 0.6),
+                             dpi=100, squeeze=False, sharey=True)
     cmap = plt.get_cmap("tab10")
-    for i, a in enumerate(members):
-        means = [a.mean.get(m, np.nan) for m in metrics]
-        stds = [a.std.get(m, 0.0) for m in metrics]
-        ax.bar(x + (i - (n - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=a.model, color=cmap(i % 10))
-    ax.set_xticks(x)
-    ax.set_xticklabels(metrics, rotation=20, ha="right")
-    ax.set_ylabel("score (mean ± std over seeds)")
-    ax.set_title(title)
-    ax.legend(fontsize="small", ncol=2)
-    ax.set_ylim(bottom=0)
-    ax.grid(axis="y", alpha=0.3)
+    for ax, metric in zip(axes.flat, metrics):
+        means = np.array([a.mean.get(metric, np.nan) for a in members])
+        bars = np.array([error_bars(a, metric) for a in members])
+        ax.barh(y, np.nan_to_num(means), color=[cmap(i % 10) for i in range(len(members))], height=0.7)
+        ax.errorbar(means, y, xerr=bars[:, 1], fmt="none", ecolor="0.55", elinewidth=0.8, capsize=2)
+        ax.errorbar(means, y, xerr=bars[:, 0], fmt="none", ecolor="black", elinewidth=2.0, capsize=0)
+        direction = score_meaning(metric).direction
+        ax.set_title(metric + (" (lower is better)" if direction == "lower" else ""), fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=7)
+        if direction == "higher" and np.nanmin(means) >= 0:
+            ax.set_xlim(left=0)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_yticks(y, [a.model for a in members])
+    axes[0, 0].invert_yaxis()  # shared by every panel: the first model on top
+    fig.suptitle(f"{title}\nmean over seeds; thick bar ± std, thin bar 95 % t-interval (2+ seeds)", fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
