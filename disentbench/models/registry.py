@@ -2,8 +2,10 @@
 subclass; :func:`list_models` with filters; :func:`build_model` from a registry name, a config and a context.
 
 One class may carry several registry names (``vae`` and ``beta-vae`` differ only in their TOML); each name declares
-its family, its source (paper, section, equation), what it ``needs`` in a batch, its config dataclass and whether
-its runs are leaderboard entries (``leaderboard=False`` for downstream protocols such as ``heads-on-frozen``).
+its family, its source (paper, section, equation), what it ``needs`` in a batch, its config dataclass, whether
+its runs are leaderboard entries (``leaderboard=False`` for downstream protocols such as ``heads-on-frozen``) and,
+where it says so, how its representation used factor labels (``supervision``: score records and rendered
+leaderboards carry it).
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from typing import Any, Callable, Mapping
 
 from disentbench.models.base import NEEDS, Model, ModelContext
 from disentbench.models.config import parse_config
+
+#: ``supervision`` values: "" (not declared), or the scored representation was trained on factor labels
+#: ("supervised") or built on a stage that was ("supervised-pretrained")
+SUPERVISION = ("", "supervised", "supervised-pretrained")
 
 
 @dataclass(frozen=True)
@@ -28,19 +34,23 @@ class ModelInfo:
     leaderboard: bool = True
     description: str = ""
     upstream: tuple[str, ...] = ()
+    supervision: str = ""
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, *, family: str, source: str, needs: tuple[str, ...], config: type,
-                   leaderboard: bool = True, description: str = "", upstream: tuple[str, ...] = ()
-                   ) -> Callable[[type], type]:
+                   leaderboard: bool = True, description: str = "", upstream: tuple[str, ...] = (),
+                   supervision: str = "") -> Callable[[type], type]:
     """Class decorator adding ``name`` to the registry (stackable: one class, several names). A staged model (needs
-    ``upstream``) may name the registry models its ``--from`` run must be (``upstream``; empty: any model)."""
+    ``upstream``) may name the registry models its ``--from`` run must be (``upstream``; empty: any model).
+    ``supervision``: one of :data:`SUPERVISION`."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
         raise ValueError(f"model {name!r}: unknown needs {sorted(unknown)}; choose from {NEEDS}")
+    if supervision not in SUPERVISION:
+        raise ValueError(f"model {name!r}: supervision {supervision!r} is not one of {SUPERVISION}")
 
     def decorator(cls: type) -> type:
         if not issubclass(cls, Model):
@@ -48,7 +58,8 @@ def register_model(name: str, *, family: str, source: str, needs: tuple[str, ...
         if name in _REGISTRY and _REGISTRY[name].cls is not cls:
             raise ValueError(f"model {name!r} registered twice")
         _REGISTRY[name] = ModelInfo(name, cls, family, source, tuple(needs), config, leaderboard,
-                                    description or (cls.__doc__ or "").strip().splitlines()[0], tuple(upstream))
+                                    description or (cls.__doc__ or "").strip().splitlines()[0], tuple(upstream),
+                                    supervision)
         return cls
 
     return decorator
