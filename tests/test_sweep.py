@@ -77,6 +77,7 @@ def test_committed_sweep_files_load():
     ("colour = 1\n", '["random"]', "unknown key 'colour'"),
     ("", '"everything"', "'models' must be a non-empty list"),
     ("", '["random", "random"]', "lists a name twice"),
+    ('[overrides.one-head]\nepochs = 1\n', '["random"]', "one-head is neither in 'models' nor an upstream stage"),
 ])
 def test_bad_grid_is_one_line_error(tmp_path, capsys, body, models, message):
     code = main(["sweep", str(write_grid(tmp_path, body, models=models)), "--dry-run"])
@@ -101,6 +102,19 @@ def test_bad_dataset_seeds_toml_and_evaluation_are_errors(tmp_path):
             sw.expand(sw.load_sweep(path))
     with pytest.raises(FileNotFoundError, match="sweep file .* not found"):
         sw.load_sweep(tmp_path / "missing.toml")
+
+
+def test_upstream_stage_is_not_rerun_once_its_dependents_have_rows(tmp_path):
+    sweep = sw.load_sweep(write_grid(tmp_path, models='["kf"]'))
+    cells = sw.expand(sweep)
+    assert [c.model for c in sw.todo_cells(sweep, cells)] == ["kf-teacher", "kf"]
+    row = {"record_format": "disentbench-score-record", "record_format_version": 1, "record_id": "kf0123456789",
+           "model": "kf", "model_config_hash": "ab" * 8, "dataset": "dsprites-procedural", "dataset_version": "1",
+           "tier": "custom", "seed": 0, "preset": cells[1].spec["evaluation"]["preset"], "metrics": {"mig.score": 0.1},
+           "disentbench_version": "0.1.0", "metric_definitions_version": "1", "leaderboard_version": "1",
+           "commit": "unknown", "created": "2026-11-30T07:00:00Z"}
+    lb.add_records([row], sweep.leaderboard)
+    assert sw.todo_cells(sweep, cells) == []
 
 
 # -- hashing ---------------------------------------------------------------------------------------------------

@@ -27,9 +27,16 @@ class SweepResult:
 
 
 def todo_cells(sweep: Sweep, cells: list[Cell]) -> list[Cell]:
-    """The cells not done yet (upstream cells first)."""
+    """The cells not done yet that a scored cell still needs (upstream cells first): an upstream stage whose
+    dependents all have their rows is not run again."""
     keys = table_keys(sweep.leaderboard, record_tier(sweep))
-    return [c for c in cells if not is_done(c, cell_dir(sweep, c), keys)]
+    needed: set[str] = set()
+    for cell in reversed(cells):
+        if (cell.scored or cell.id in needed) and not is_done(cell, cell_dir(sweep, cell), keys):
+            needed.add(cell.id)
+            if cell.upstream:
+                needed.add(cell.upstream)
+    return [c for c in cells if c.id in needed and not is_done(c, cell_dir(sweep, c), keys)]
 
 
 def run_sweep(sweep: Sweep, *, backend: str = "local", workers: int | None = None, slurm=None,

@@ -189,6 +189,9 @@ def expand(sweep: Sweep) -> list[Cell]:
         for dataset in sweep.datasets:
             for model in sweep.models:
                 _add_cell(sweep, model, dataset, seed, True, cells)
+    unused = sorted(set(sweep.overrides) - {c.model for c in cells.values()})
+    if unused:
+        raise SweepError(f"{sweep.path}: [overrides.{unused[0]}]: {unused[0]} is neither in 'models' nor an upstream stage")
     return list(cells.values())
 
 
@@ -210,7 +213,8 @@ def _add_cell(sweep: Sweep, model: str, dataset: str, seed: int, scored: bool, c
             train = resolve_spec(model, tier=sweep.tier, seed=seed, dataset=dataset, device=sweep.device,
                                  threads=sweep.threads, overrides=sweep.overrides.get(model))
         except ValueError as exc:
-            raise SweepError(f"{sweep.path} [overrides.{model}]: {exc}") from None
+            where = f" [overrides.{model}]" if model in sweep.overrides else ""
+            raise SweepError(f"{sweep.path}{where}: {exc}") from None
     spec = {"model": model, "dataset": dataset, "seed": seed, "tier": sweep.tier, "train": train,
             "evaluation": {**evaluation_settings(sweep.tier), **sweep.evaluation}, "record_tier": record_tier(sweep),
             "upstream": upstream.id if upstream else None}

@@ -4,7 +4,7 @@
 # node = this host, CPUs = $(nproc). State and logs go to a temporary folder.
 # Needs Debian's packages: apt-get install -y slurm-wlm munge slurmdbd mariadb-server
 #
-#   eval "$(tests/slurm/start-cluster.sh)"     # prints `export SLURM_CONF=...`; SLURMD_NICE=19: jobs run niced
+#   eval "$(tests/slurm/start-cluster.sh)"     # prints `export SLURM_CONF=...`
 #   tests/slurm/stop-cluster.sh                # stops the daemons by PID (reads $SLURM_CONF)
 set -euo pipefail
 for tool in munged mariadbd mariadb-install-db slurmdbd slurmctld slurmd sinfo sacctmgr; do
@@ -74,6 +74,8 @@ SlurmdLogFile=$DIR/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
+# a job's tasks take the niceness of the sbatch that submitted them (a `nice -n 19` test run's jobs run niced)
+PropagatePrioProcess=1
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
@@ -90,6 +92,6 @@ slurmdbd
 wait_for 30 timeout 5 sacctmgr -i -n list cluster
 sacctmgr -i add cluster disentbench >/dev/null
 slurmctld -f "$SLURM_CONF"
-${SLURMD_NICE:+nice -n "$SLURMD_NICE"} slurmd -f "$SLURM_CONF"   # jobs inherit its niceness
+slurmd -f "$SLURM_CONF"
 wait_for 30 bash -c "sinfo -h -o %T | grep -qx idle"
 echo "export SLURM_CONF=$SLURM_CONF"
