@@ -41,8 +41,10 @@ class CellJob(Checkpointable):
 
 
 def run_slurm(sweep: Sweep, cells: list[Cell], todo: list[Cell], *, options: SlurmOptions, poll_s: float = 2.0,
-              ) -> dict[str, str]:
-    """Submit and follow the cells ``todo``; cell id -> done | failed | blocked."""
+              sacct_s: float = 30.0) -> dict[str, str]:
+    """Submit and follow the cells ``todo``; cell id -> done | failed | blocked. A finished job shows at once (its
+    result file); a failed or cancelled one at the next ``sacct`` (one call for all jobs every ``sacct_s``; submitit
+    alone would wait up to 10 minutes)."""
     if submitit is None:
         raise SweepError("the slurm backend needs submitit: pip install 'disentbench[slurm]'")
     by_id = {c.id: c for c in cells}
@@ -54,6 +56,7 @@ def run_slurm(sweep: Sweep, cells: list[Cell], todo: list[Cell], *, options: Slu
         pending.remove(cid)
         attempts[cid] = 1
         print(f"following job {job.job_id} of {by_id[cid].name} (submitted earlier)", flush=True)
+    next_sacct = time.monotonic() + sacct_s
     while pending or jobs:
         for cid in list(pending):
             upstream = by_id[cid].upstream
@@ -69,6 +72,9 @@ def run_slurm(sweep: Sweep, cells: list[Cell], todo: list[Cell], *, options: Slu
             after = jobs[upstream].job_id if upstream in jobs else None
             jobs[cid] = _submit(sweep, by_id[cid], by_id, options, after)
         time.sleep(poll_s)
+        if jobs and time.monotonic() >= next_sacct:
+            next(iter(jobs.values())).watcher.update()  # the watcher is shared: one sacct for every job
+            next_sacct = time.monotonic() + sacct_s
         for cid, job in list(jobs.items()):
             if not job.done():
                 continue
