@@ -308,9 +308,10 @@ class FDEN(Model):
     def fresh_mine(self, f_train: torch.Tensor, f_test: torch.Tensor) -> float:
         """I(f_ide; f_sty) by a statistics network trained from scratch (seed ``eval_seed``; ``mine_eval_steps`` Adam
         steps of batch ``mine_eval_batch`` at ``mine_eval_lr`` ascending eq. 4 on the training factors), reported as
-        eq. 4 on the test factors with a seeded permutation. The global RNG is left as it was."""
+        eq. 4 on the test factors with a seeded permutation. The global RNGs are left as they were."""
         cfg, d = self.config, self.factor_dim
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        devices = [f_train.device] if f_train.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():
             torch.manual_seed(cfg.eval_seed)
             critic = mlp(2 * d, STATISTICS, 1, cfg.dropout, cfg.leaky_slope).to(f_train.device)
             opt = torch.optim.Adam(critic.parameters(), lr=cfg.mine_eval_lr)
