@@ -74,7 +74,7 @@ SlurmdLogFile=$DIR/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
-# a job's tasks take the niceness of the sbatch that submitted them (a `nice -n 19` test run's jobs run niced)
+# a job's tasks take the niceness of the sbatch that submitted them (a test run under nice -n 19 gets niced jobs)
 PropagatePrioProcess=1
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
