@@ -36,6 +36,6 @@ def _run(args: argparse.Namespace) -> int:
     summary = report(args.run, dataset=args.dataset, out=args.out, record=args.record, decoder=args.decoder,
                      seed=args.seed, embeddings=methods, progress=sys.stderr.isatty())
     out = args.out or args.run / "report"
-    timing = ", ".join(f"{k} {v:.1f} s" for k, v in summary["timings_s"].items())
+    timing = ", ".join(f"{k} {v:.1f} s ({summary['cpu_s'][k]:.1f} s CPU)" for k, v in summary["timings_s"].items())
     print(f"report of {args.run}: {len(summary['figures'])} figures -> {out / 'index.html'} ({timing})")
     return 0

@@ -39,7 +39,7 @@ def log_curves(log: list[dict]) -> Curves:
 
 
 def plot_curves(curves: Curves, path: Path, *, title: str) -> tuple[int, int]:
-    """One panel per series kind; a loss panel on a log scale when every value is positive."""
+    """One panel per series kind, on a log scale when its values are positive and span over two decades."""
     from disentbench.viz.figures import DPI, pyplot, save
 
     plt = pyplot()
@@ -49,7 +49,8 @@ def plot_curves(curves: Curves, path: Path, *, title: str) -> tuple[int, int]:
         for name in sorted(series):
             steps, values = series[name]
             ax.plot(steps, values, marker="." if len(steps) < 30 else None, lw=1, label=name)
-        if panel == PANELS[None] and all((v > 0).all() for _, v in series.values()):
+        values = np.concatenate([v for _, v in series.values()])
+        if (values > 0).all() and values.max() > 100 * values.min():
             ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_title(panel, fontsize=8)

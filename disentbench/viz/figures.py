@@ -15,7 +15,7 @@ from disentbench.fileio import atomic_write
 DPI = 100
 #: image grids: pixels per tile (64 + gap) and the margins for labels
 TILE, GAP = 64, 2
-LEFT, TOP, BOTTOM = 110, 28, 18
+LEFT, TOP, BOTTOM = 135, 28, 18
 
 
 def pyplot():

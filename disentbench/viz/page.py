@@ -3,7 +3,7 @@
 Why HTML with PNG files rather than Markdown: the page opens from disk in any browser with no renderer, holds
 tables, captions and image grids at their pixel size, and the PNGs stay plain files that a README or a paper can
 reuse. ``report.json`` beside it lists every figure with its pixel size, the SHA-256 of the arrays behind it
-(identical for the same run, record and seed) and the seconds it took.
+(identical for the same run, record and seed) and the wall and CPU seconds of each part.
 """
 
 from __future__ import annotations
@@ -29,17 +29,20 @@ class _Figures:
         self.out = out
         self.items: list[dict[str, Any]] = []
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     def add(self, name: str, caption: str, size: tuple[int, int], arrays: list[np.ndarray], part: str) -> None:
         self.items.append({"name": name, "file": f"{name}.png", "caption": caption, "part": part,
                            "height": size[0], "width": size[1], "arrays_sha256": arrays_sha256(arrays)})
 
     def timed(self, part: str, fn: Callable[[], Any]) -> Any:
-        start = time.perf_counter()
+        """Run ``fn``, adding its wall and CPU seconds (this process) to ``part``'s."""
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             return fn()
         finally:
-            self.timings[part] = round(self.timings.get(part, 0.0) + time.perf_counter() - start, 2)
+            self.timings[part] = round(self.timings.get(part, 0.0) + time.perf_counter() - wall, 2)
+            self.cpu[part] = round(self.cpu.get(part, 0.0) + time.process_time() - cpu, 2)
 
 
 def _row_labels(n_codes: int, maps: list[heatmaps.Heatmap], factor_names: list[str]) -> list[str]:
@@ -69,7 +72,8 @@ def _traversal_figures(run: RunView, figs: _Figures, seed: int, labels: list[str
                 how = "nearest evaluated image to each target code (no decoder)"
                 moved_tables.append({"span": span, "moved": traversals.factors_moved(run.classes, trav.positions)})
             name = f"traversal_{kind}_{span}"
-            size = traversals.plot_traversal(trav, figs.out / f"{name}.png", row_labels=labels,
+            rows = labels if span == "fixed" else [f"{t}\n[{v[0]:.3g}, {v[-1]:.3g}]" for t, v in zip(labels, values)]
+            size = traversals.plot_traversal(trav, figs.out / f"{name}.png", row_labels=rows,
                                              title=f"{run.record['model']}: traversal over {span_text}; {how}")
             figs.add(name, f"Latent traversal, {how}: row j sets code z_j to {span_text}, the other codes fixed at "
                            f"those of grid image {int(run.indices[base])}.", size, trav.arrays(), "traversals")
@@ -133,6 +137,7 @@ def build_report(run: RunView, out: Path, *, seed: int = 0, methods: list[str] |
         figs.timed("curves", draw_curves)
     summary = {"run": str(run.run_dir), "record_id": record["record_id"], "seed": seed, "embeddings": methods,
                "decoder": run.decoder_source, "figures": figs.items, "timings_s": figs.timings,
+               "cpu_s": figs.cpu,
                "missing_matrices": missing}
     atomic_write_text(out / "report.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(out / "index.html", _page(run, title, figs, maps, moved, missing, methods))
@@ -186,7 +191,7 @@ def _page(run: RunView, title: str, figs: _Figures, maps, moved, missing, method
                                     [[f"z{j}", t] for j, t in enumerate(heatmaps.matched_factors(sp, names))]))
             if missing:
                 parts.append(f"<p>Not in the record: {html.escape(', '.join(missing))}.</p>")
-    timing = ", ".join(f"{k} {v:.1f} s" for k, v in figs.timings.items())
+    timing = ", ".join(f"{k} {v:.1f} s ({figs.cpu[k]:.1f} s CPU)" for k, v in figs.timings.items())
     parts.append(f"<p class=\"small\">Seconds per part: {timing}. Array hashes per figure: report.json.</p>")
     style = ("body{font-family:sans-serif;max-width:1500px;margin:1em auto;padding:0 1em}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"

@@ -32,7 +32,6 @@ class RunView:
 
     run_dir: Path
     model: Any
-    spec: dict
     record: dict
     dataset: Any
     indices: np.ndarray
@@ -147,9 +146,7 @@ def load_run(run_dir, *, dataset=None, record: str | Path | None = None, decoder
     decoder_source = f"the {ckpt['model_name']} model's decoder" if own_decoder else None
     if decoder_run is not None:
         decode, decoder_source = _borrowed_decoder(Path(decoder_run), model, data, named)
-    spec = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() \
-        else ckpt["extra"].get("run", {})
-    return RunView(run_dir, model, spec, rec, data, indices, data.factor_space.index_to_classes(indices),
+    return RunView(run_dir, model, rec, data, indices, data.factor_space.index_to_classes(indices),
                    np.asarray(codes, dtype=np.float32), read_log(run_dir / "log.jsonl"), decode, decoder_source,
                    own_decoder)
 
