@@ -106,7 +106,8 @@ def test_stage_3_keeps_the_extractor_bit_identical_and_its_losses_fall(backbone_
     steps = [json.loads(line) for line in (tmp_path / "vae" / "log.jsonl").read_text().splitlines()]
     recon = [r["recon"] for r in steps if "event" not in r]
     assert np.mean(recon[-10:]) < 0.9 * np.mean(recon[:10])
-    assert {r["beta"] for r in steps if "event" not in r and r["epoch"] <= 3} == {pytest.approx(0.005)}
+    early = [r["beta"] for r in steps if "event" not in r and r["epoch"] <= 3]
+    assert early and all(b == pytest.approx(0.005) for b in early)
     assert set(summary["metrics"]) == {"test_recon", "test_kl", "active_latents"}
 
 
