@@ -34,6 +34,28 @@ class TinySquares(GroundTruthDataset):
         return out
 
 
+class Bands(GroundTruthDataset):
+    """Three horizontal bands on a 64×64 grey image; factor k sets the grey level of band k, ``offset + step · class``."""
+
+    version = "1"
+    channels = 1
+
+    def __init__(self, name: str, names, sizes, step: int, offset: int = 0):
+        self.name, self.step, self.offset = name, step, offset
+        self._space = FactorSpace(tuple(names), tuple(sizes))
+
+    @property
+    def factor_space(self) -> FactorSpace:
+        return self._space
+
+    def _read(self, indices):
+        classes = self._space.index_to_classes(indices)
+        out = np.zeros((len(indices), 64, 64, 1), np.uint8)
+        for k, (lo, hi) in enumerate(((0, 21), (21, 42), (42, 64))):
+            out[:, lo:hi] = (classes[:, k] * self.step + self.offset)[:, None, None, None]
+        return out
+
+
 def build(name: str, seed: int = 0, **config):
     """Model ``name`` from its smoke config with ``config`` overrides, seeded."""
     base = resolve_spec(name, tier="smoke", seed=0, dataset="x")["config"]

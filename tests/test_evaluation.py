@@ -14,34 +14,16 @@ from disentbench import evaluation as ev  # noqa: E402
 from disentbench import leaderboard as lb  # noqa: E402
 from disentbench import tiers  # noqa: E402
 from disentbench.cli import main  # noqa: E402
-from disentbench.data.base import GroundTruthDataset  # noqa: E402
-from disentbench.factors import FactorSpace  # noqa: E402
+from model_checks import Bands  # noqa: E402
 
 
-class ToyDataset(GroundTruthDataset):
-    """3 factors (3, 4, 5 values); factor k sets the grey level of horizontal band k."""
-
-    name = "toy"
-    version = "1"
-    channels = 1
-
-    def __init__(self):
-        self._space = FactorSpace(("a", "b", "c"), (3, 4, 5))
-
-    @property
-    def factor_space(self):
-        return self._space
-
-    def _read(self, indices):
-        classes = self._space.index_to_classes(indices)
-        out = np.zeros((len(indices), 64, 64, 1), np.uint8)
-        for k, (lo, hi) in enumerate(((0, 21), (21, 42), (42, 64))):
-            out[:, lo:hi] = (classes[:, k] * 50)[:, None, None, None]
-        return out
+def toy_dataset():
+    """3 factors (3, 4, 5 values); factor k sets the grey level of horizontal band k (class × 50)."""
+    return Bands("toy", ("a", "b", "c"), (3, 4, 5), step=50)
 
 
 class BandMeans(torch.nn.Module):
-    """A perfect encoder for ToyDataset: the mean of each band (codes = factor / 5.1)."""
+    """A perfect encoder for :func:`toy_dataset`: the mean of each band (codes = factor / 5.1)."""
 
     def forward(self, x):
         return torch.stack([x[:, 0, 0:21].mean((1, 2)), x[:, 0, 21:42].mean((1, 2)), x[:, 0, 42:].mean((1, 2))], 1)
@@ -84,7 +66,7 @@ def random_checkpoint(path, *, seed=0, channels=1):
 
 @pytest.fixture
 def toy():
-    return ToyDataset()
+    return toy_dataset()
 
 
 @pytest.fixture

@@ -13,33 +13,15 @@ torch = pytest.importorskip("torch")
 
 from disentbench import evaluation as ev  # noqa: E402
 from disentbench.cli import main  # noqa: E402
-from disentbench.data.base import GroundTruthDataset  # noqa: E402
-from disentbench.factors import FactorSpace  # noqa: E402
+from model_checks import Bands  # noqa: E402
 from disentbench.viz import ReportError, build_report, load_run  # noqa: E402
 from disentbench.viz import heatmaps, traversals  # noqa: E402
 from disentbench.viz.figures import grid_size  # noqa: E402
 
 
-class Bands(GroundTruthDataset):
-    """3 factors (4, 5, 6 classes); factor k sets the grey level of horizontal band k."""
-
-    name = "bands"
-    version = "1"
-    channels = 1
-
-    def __init__(self):
-        self._space = FactorSpace(("top", "middle", "bottom"), (4, 5, 6))
-
-    @property
-    def factor_space(self):
-        return self._space
-
-    def _read(self, indices):
-        classes = self._space.index_to_classes(indices)
-        out = np.zeros((len(indices), 64, 64, 1), np.uint8)
-        for k, (lo, hi) in enumerate(((0, 21), (21, 42), (42, 64))):
-            out[:, lo:hi] = (classes[:, k] * 40 + 20)[:, None, None, None]
-        return out
+def bands():
+    """3 factors (4, 5, 6 classes); factor k sets the grey level of horizontal band k (class × 40 + 20)."""
+    return Bands("bands", ("top", "middle", "bottom"), (4, 5, 6), step=40, offset=20)
 
 
 LOG = [{"step": s, "epoch": 1 + s // 20, "loss": 10.0 / s, "recon": 8.0 / s, "images_per_s": 100.0}
@@ -50,7 +32,7 @@ LOG = [{"step": s, "epoch": 1 + s // 20, "loss": 10.0 / s, "recon": 8.0 / s, "im
 
 
 def make_run(path, model_name: str, latent_dim: int = 3):
-    """A run folder with a seeded untrained model, a training log and its score record on :class:`Bands`."""
+    """A run folder with a seeded untrained model, a training log and its score record on :func:`bands`."""
     from disentbench.checkpoint import save_model
     from disentbench.models import build_model
     from disentbench.models.base import ModelContext
@@ -61,7 +43,7 @@ def make_run(path, model_name: str, latent_dim: int = 3):
     path.mkdir()
     save_model(path / "model.pt", build_model(model_name, config, ModelContext(channels=1)))
     (path / "log.jsonl").write_text("".join(json.dumps(line) + "\n" for line in LOG))
-    record = ev.evaluate(path, "bands", dataset=Bands(), metrics="mig,spearman", n_points=None, progress=False)
+    record = ev.evaluate(path, "bands", dataset=bands(), metrics="mig,spearman", n_points=None, progress=False)
     ev.write_record(record, path / "record.json")
     return path
 
@@ -86,7 +68,7 @@ def check_png(read, path, size):
 
 
 def test_every_figure_of_a_vae_run_is_a_nonconstant_png_of_its_size_and_deterministic(tmp_path, pixels):
-    run = load_run(make_run(tmp_path / "vae", "vae"), dataset=Bands())
+    run = load_run(make_run(tmp_path / "vae", "vae"), dataset=bands())
     assert run.own_decoder and run.codes.shape == (120, 3)
     first = build_report(run, tmp_path / "a", seed=0, methods=["pca", "tsne"])
     figures = {f["name"]: f for f in first["figures"]}
@@ -98,7 +80,7 @@ def test_every_figure_of_a_vae_run_is_a_nonconstant_png_of_its_size_and_determin
     assert (figures["reconstructions"]["height"], figures["reconstructions"]["width"]) == grid_size(2, 12)
     page = (tmp_path / "a" / "index.html").read_text()
     assert all(f["file"] in page for f in figures.values()) and "dci (not evaluated)" in page
-    again = build_report(load_run(tmp_path / "vae", dataset=Bands()), tmp_path / "b", seed=0, methods=["pca", "tsne"])
+    again = build_report(load_run(tmp_path / "vae", dataset=bands()), tmp_path / "b", seed=0, methods=["pca", "tsne"])
     assert [f["arrays_sha256"] for f in again["figures"]] == [f["arrays_sha256"] for f in first["figures"]]
     other = build_report(run, tmp_path / "c", seed=1, methods=["pca"])
     assert {f["name"]: f["arrays_sha256"] for f in other["figures"]}["reconstructions"] != \
@@ -131,7 +113,7 @@ def test_traversal_of_a_bar_decoder_moves_bar_j_in_row_j_only():
 
 
 def test_a_run_without_decoder_gets_nearest_image_traversals(tmp_path, pixels):
-    run = load_run(make_run(tmp_path / "random", "random", latent_dim=4), dataset=Bands())
+    run = load_run(make_run(tmp_path / "random", "random", latent_dim=4), dataset=bands())
     assert run.decode is None
     summary = build_report(run, tmp_path / "out", seed=0, methods=["pca"])
     names = [f["name"] for f in summary["figures"]]
@@ -172,7 +154,7 @@ def test_errors_are_one_line(tmp_path, capsys):
     run = make_run(tmp_path / "r", "random")
     (run / "record.json").unlink()
     with pytest.raises(ReportError, match="no score record"):
-        load_run(run, dataset=Bands())
+        load_run(run, dataset=bands())
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert "no score record" in err and len(err.strip().splitlines()) == 1
@@ -185,7 +167,7 @@ def test_monitor_logs_mig_and_fast_dci_without_touching_the_global_rng():
 
     torch.manual_seed(0)
     model = build_model("random", {"init": "default", "latent_dim": 4, "activation": "relu"}, ModelContext(channels=1))
-    monitor = MetricMonitor(Bands(), seed=0, device="cpu")
+    monitor = MetricMonitor(bands(), seed=0, device="cpu")
     state = torch.get_rng_state()
     scores = monitor(model)
     assert torch.equal(state, torch.get_rng_state()) and model.training
