@@ -256,3 +256,14 @@ def test_dry_run_runs_nothing(tmp_path, capsys):
     assert "would run 3 of 3 cells" in capsys.readouterr().out
     assert not (tmp_path / "cells").exists() and not (tmp_path / "lb").exists()
     assert json.loads(json.dumps(sw.expand(sw.load_sweep(path))[0].spec))["record_tier"] == "custom"
+
+
+def test_overrides_or_another_evaluation_send_rows_to_the_custom_table(tmp_path):
+    """A sweep that overrides a model's budget writes to ``custom``, never over the tier's reference rows; only a sweep
+    with the tier's budgets and protocol writes to the tier's table."""
+    plain = write_grid(tmp_path, evaluation="", name="plain.toml")
+    budget = write_grid(tmp_path, "[overrides.random]\nepochs = 0\n", models='["random"]', evaluation="",
+                        name="budget.toml")
+    assert sw.record_tier(sw.load_sweep(plain)) == "smoke"
+    assert sw.record_tier(sw.load_sweep(budget)) == "custom"
+    assert sw.record_tier(sw.load_sweep(write_grid(tmp_path, name="cheap.toml"))) == "custom"

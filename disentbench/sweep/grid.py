@@ -34,7 +34,7 @@ class Sweep:
     datasets: tuple[str, ...]
     seeds: tuple[int, ...]
     overrides: dict[str, dict[str, Any]]
-    evaluation: dict[str, Any]  # evaluation settings replaced (rows then go to the ``custom`` table)
+    evaluation: dict[str, Any]  # evaluation settings replaced (rows then go to the ``custom`` table, as with overrides)
     leaderboard: Path
     work_dir: Path
     retries: int = 2
@@ -177,9 +177,10 @@ def _check_names(sweep: Sweep) -> None:
 
 
 def record_tier(sweep: Sweep) -> str:
-    """The table a sweep's records go to: its tier's, or ``custom`` when it changes the tier's evaluation (its
-    scores then do not compare with the tier's rows)."""
-    return "custom" if sweep.evaluation else sweep.tier
+    """The table a sweep's records go to: its tier's, or ``custom`` when it overrides a model's budget or config or
+    changes the tier's evaluation (its scores then do not compare with the tier's rows, and must not take the place
+    of a reference row of the same model, dataset and seed)."""
+    return "custom" if sweep.evaluation or sweep.overrides else sweep.tier
 
 
 def expand(sweep: Sweep) -> list[Cell]:
