@@ -87,3 +87,12 @@ def blas_kernels() -> list[str]:
     from threadpoolctl import threadpool_info
 
     return sorted({i.get("architecture") or "unknown" for i in threadpool_info() if i.get("internal_api") == "openblas"})
+
+
+def torch_cpu_capability() -> str:
+    """The instruction set PyTorch's CPU kernels dispatch to (``AVX2``, ``AVX512``, ...), or ``none`` without torch."""
+    try:
+        import torch
+    except ImportError:
+        return "none"
+    return str(torch.backends.cpu.get_cpu_capability())

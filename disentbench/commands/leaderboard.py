@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--tolerance", type=float, default=None, help="absolute tolerance per metric (regression)")
     check.add_argument("--work-dir", type=Path, default=None, help="where the regression trains (default: temporary)")
+    check.add_argument("--write-baseline", action="store_true",
+                       help="with --subset on a CPU without the table's BLAS kernel: write this platform's reference "
+                            "records (leaderboards/v<N>/ci-baselines/) instead of comparing")
     check.set_defaults(func=_check)
 
     pop = sub.add_parser(
@@ -98,7 +101,8 @@ def _check(args: argparse.Namespace) -> int:
     from disentbench.leaderboard import regression_check
 
     tier = args.tier or "smoke"
-    report = regression_check(directory, tier=tier, subset=args.subset, tolerance=args.tolerance, work_dir=args.work_dir)
+    report = regression_check(directory, tier=tier, subset=args.subset, tolerance=args.tolerance, work_dir=args.work_dir,
+                              write_baseline=args.write_baseline)
     print(report.summary())
     return 0 if report.ok else 1
 
