@@ -247,10 +247,24 @@ def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, to
     report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci2")
     assert not report.ok and "mig.score" in report.summary() and "FAIL" in report.summary()
 
-    monkeypatch.setattr(regression, "blas_kernels", lambda: ["Haswell"])  # another OpenBLAS kernel: refused up front
+    # another OpenBLAS kernel: without this platform's reference it fails up front, naming the command that makes it
+    monkeypatch.setattr(regression, "blas_kernels", lambda: ["Haswell"])
     report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci3")
-    assert not report.ok and f"OPENBLAS_CORETYPE={tiers.TABLE_BLAS_KERNEL}" in report.summary()
+    assert not report.ok and "--write-baseline" in report.summary() and regression.platform_key() in report.summary()
     assert not (tmp_path / "ci3").exists()  # nothing was retrained
+    report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci4", write_baseline=True)
+    baseline = regression.baseline_path(board, "smoke", "random", "toy", 0)
+    assert report.ok and baseline.is_file() and f"Haswell-{tiers.torch_cpu_capability()}" in str(baseline)
+    report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci5")
+    assert report.ok and report.max_abs_diff == 0.0 and str(baseline) in report.summary(), report.summary()
+    record = json.loads(baseline.read_text())
+    record["metrics"]["mig.score"] += 0.05
+    baseline.write_text(json.dumps(record))
+    report = lb.regression_check(board, tier="smoke", subset="ci", work_dir=tmp_path / "ci6")
+    assert not report.ok and "mig.score" in report.summary()
+    # under the table's own kernel the table is the reference: no baseline is written
+    monkeypatch.setattr(regression, "blas_kernels", lambda: [tiers.TABLE_BLAS_KERNEL])
+    assert not lb.regression_check(board, tier="smoke", subset="ci", write_baseline=True).ok
 
 
 def test_populate_adds_missing_rows_and_resumes(tmp_path, toy, cache, monkeypatch, capsys):
@@ -327,9 +341,10 @@ def test_collapsed_code_dimensions_are_reported_whatever_their_scale(tmp_path, t
     path = tmp_path / "codes.npz"
     np.savez(path, codes=np.hstack([healthy, collapsed]).astype(np.float32), indices=np.arange(n))
     record = run(path, toy)
-    assert len(record["warnings"]) == 1 and "[3]" in record["warnings"][0]
+    assert len(record["warnings"]) == 1 and "[3]" in record["warnings"][0] and record["collapsed_dimensions"] == [3]
     assert "warning: 1 of 4 code dimensions" in ev.format_record(record)
-    assert run(ev.GROUND_TRUTH, toy)["warnings"] == []
+    truth = run(ev.GROUND_TRUTH, toy)
+    assert truth["warnings"] == [] and truth["collapsed_dimensions"] == []
 
 
 def test_bit_identical_checkpoints_share_record_id_and_code_cache(tmp_path, toy, cache):

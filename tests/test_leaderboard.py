@@ -224,15 +224,24 @@ def test_study_tables_judge_the_ordering_with_rmse_lower_is_better(board):
     spec.loader.exec_module(study)
     ranks = {"multi-head": 4, "one-head": 3, "single-task": 2, "random": 1}
     records = [make_record(model, seed, **{"mig.score": r / 10 + seed / 1000, "multitask.rmse": 10.0 - r,
-                                           "dci.completeness": 0.5 - r / 10})
+                                           "dci.completeness": 0.5 - r / 10, "sap.score": r / 100 + seed / 20})
                for model, r in ranks.items() for seed in (0, 1)]
     lb.add_records(records, board)
-    (stats,) = study.study_stats(lb.summary(lb.table_frame(lb.read_table(board / "smoke.csv")))).values()
-    assert study.ordering_holds(stats, "mig.score") == "yes"
-    assert study.ordering_holds(stats, "multitask.rmse") == "yes"  # the best model has the lowest RMSE
-    assert study.ordering_holds(stats, "dci.completeness") == "no"
-    assert study.ordering_holds(stats, "dci.disentanglement") == "—"
+    frame = lb.table_frame(lb.read_table(board / "smoke.csv"))
+    (stats,) = study.study_stats(lb.summary(frame)).values()
+    pairs = ("multi-head > one-head", "one-head > single-task", "single-task > random")
+    # every pair 0.1 apart with a spread of 0.0007: resolved at n = 2, each with its p-value
+    assert re.fullmatch("; ".join(f"{p} p = [0-9.e-]+" for p in pairs), study.ordering_holds(frame, "mig.score"))
+    # the best model has the lowest RMSE; no spread at all: p = 0
+    assert study.ordering_holds(frame, "multitask.rmse") == "; ".join(f"{p} p = 0" for p in pairs)
+    assert study.ordering_holds(frame, "dci.completeness") == "; ".join(f"{p} reversed (p = 0)" for p in pairs)
+    # gaps of 0.01 under a spread of 0.035
+    assert re.fullmatch("; ".join(f"{p} not resolved at n = 2 \\(p = [0-9.]+\\)" for p in pairs),
+                        study.ordering_holds(frame, "sap.score"))
+    assert study.ordering_holds(frame, "dci.disentanglement") == "—"
     assert study.cell(stats, "random", "mig.score") == "0.101 ± 0.001 (n=2)"
+    seeds = study.seeds_table("t", stats, "dsprites-procedural")
+    assert seeds[3].startswith("| mig.score | multi-head > one-head | +0.08 | 0.001, 0.001 | 2 | 0.11, 0.02 | 14 |")
 
 
 def test_load_gives_typed_frames_of_the_committed_tables():
@@ -310,3 +319,71 @@ def test_written_records_are_validated(tmp_path):
     with pytest.raises(EvaluationError, match=r"\$\.seed: -1 is less than the minimum of 0"):
         write_record(record, tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
+
+
+# -- collapsed runs ------------------------------------------------------------------------------------------
+def collapsed_record(seed=0, dims=(1, 4), **kwargs):
+    record = make_record(seed=seed, **kwargs)
+    record.update(code_dim=10, collapsed_dimensions=list(dims))
+    return record
+
+
+def test_add_refuses_a_collapsed_record_naming_it_and_the_count(board, tmp_path, capsys):
+    lb.add_records([make_record(seed=0)], board)
+    before = (board / "smoke.csv").read_bytes()
+    record = collapsed_record(seed=1)
+    with pytest.raises(lb.LeaderboardError, match=rf"record 1 \({record['record_id']}: multi-head on "
+                                                  r"dsprites-procedural, seed 1\): 2 of 10 code dimensions collapsed"):
+        lb.add_records([record], board)
+    path = tmp_path / "collapsed.json"
+    path.write_text(json.dumps(record))
+    assert main(["leaderboard", "add", str(path), "--dir", str(board), "--no-render"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--force-collapsed" in err and record["record_id"] in err
+    assert (board / "smoke.csv").read_bytes() == before
+
+
+def test_forced_collapsed_record_is_added_marked_and_rendered_with_a_footnote(board, tmp_path):
+    lb.add_records([make_record(seed=0)], board)
+    path = tmp_path / "collapsed.json"
+    path.write_text(json.dumps(collapsed_record(seed=1)))
+    assert main(["leaderboard", "add", str(path), "--dir", str(board), "--force-collapsed"]) == 0
+    text = (board / "smoke.csv").read_text()
+    assert text.splitlines()[0].endswith(",created,collapsed_dims")
+    table = lb.read_table(board / "smoke.csv")
+    assert table.collapsed_column and [r["collapsed_dims"] for r in table.rows] == ["", "2"]
+    md = (board / "smoke.md").read_text()
+    assert "| multi-head | 0,1† |" in md and "`†` after a seed: that run has collapsed code dimensions" in md
+    lb.check(board)
+    frame = lb.table_frame(table)
+    assert frame["collapsed_dims"].dtype == "Int64" and frame["collapsed_dims"].isna().tolist() == [True, False]
+    assert "collapsed_dims" not in set(lb.summary(frame)["metric"])
+
+
+def test_tables_without_the_column_read_and_keep_their_format(board):
+    lb.add_records([make_record(seed=0)], board)  # records before the field: unknown, no column
+    path = board / "smoke.csv"
+    old = path.read_text()
+    assert "collapsed_dims" not in old and not lb.read_table(path).collapsed_column
+    lb.add_records([make_record(seed=1)], board)
+    assert path.read_text().startswith(old) and "collapsed_dims" not in path.read_text()
+    clean = make_record(seed=2)
+    clean["collapsed_dimensions"] = []  # a record that knows: 0 collapsed, the column joins the header
+    lb.add_records([clean], board)
+    table = lb.read_table(path)
+    assert [r["collapsed_dims"] for r in table.rows] == ["", "", "0"]
+    lb.render(board)
+    assert "†" not in (board / "smoke.md").read_text()
+    lb.check(board)
+    path.write_text(path.read_text().replace(",0\n", ",x\n"))
+    with pytest.raises(lb.LeaderboardError, match="column 'collapsed_dims': 'x' is not a count"):
+        lb.read_table(path)
+
+
+def test_records_with_and_without_collapsed_dimensions_validate(tmp_path):
+    from disentbench.evaluation import EvaluationError, read_record, write_record
+
+    write_record(collapsed_record(), tmp_path / "r.json")
+    assert read_record(tmp_path / "r.json")["collapsed_dimensions"] == [1, 4]
+    with pytest.raises(EvaluationError, match="collapsed_dimensions"):
+        write_record(collapsed_record(dims=(-1,)), tmp_path / "bad.json")

@@ -4,6 +4,7 @@ the sign that defeats the adversaries, labels from factor classes, image editing
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -112,6 +113,36 @@ def test_adversarial_terms_push_the_codes_against_the_adversaries():
 
         moved, inverse = inverse_fit(h_y - step * adv_gy), inverse_fit(h_y)
         assert moved < inverse
+
+
+def test_confusion_objective_is_minimal_at_uniform_predictions_and_its_step_moves_c_toward_them():
+    """``adversarial_objective = "confusion"``: adv_y = CE(u, C_y(h_z)) ≥ log n_y with equality iff C_y predicts the
+    uniform distribution, adv_z = block BCE against 1/n; a descent step on L_main through h_z lowers adv_y (C_y's
+    prediction becomes less certain), unlike the flip objective's permuted-label optimum."""
+    model, b = dualdis(adversarial_objective="confusion"), batch()
+    y, z = model.targets(b.factors)
+    h_y, h_z = (h.detach().requires_grad_(True) for h in model.branches(b.images))
+    terms = model.adversarial_terms(h_y, h_z, y, z)
+    assert float(terms["adv_y"]) > torch.log(torch.tensor(3.0)).item()
+    blind = copy.deepcopy(model)  # an adversary whose last layer outputs zeros predicts the uniform distribution
+    with torch.no_grad():
+        last = [m for m in blind.adversaries["c_y"].modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.weight.zero_()
+        last.bias.zero_()
+        assert torch.isclose(blind.adversarial_terms(h_y, h_z, y, z)["adv_y"], torch.log(torch.tensor(3.0)))
+    def grad_z(m):
+        loss, _ = m.main_loss(b.images, h_y, h_z, y, z)
+        return torch.autograd.grad(loss, h_z)[0]
+
+    with_adv = grad_z(model)
+    model.config = dataclasses.replace(model.config, lambda_adv=0.0)
+    adv_g = with_adv - grad_z(model)
+    (own,) = torch.autograd.grad(terms["adv_y"], h_z, retain_graph=True)
+    assert torch.allclose(adv_g, 0.25 * own, atol=1e-6)  # + λ_adv · CE(u, C_y): L_main descends on it
+    with torch.no_grad():
+        assert model.adversarial_terms(h_y, h_z - 1e-1 * adv_g, y, z)["adv_y"] < terms["adv_y"]
+    with pytest.raises(ValueError, match="adversarial_objective"):
+        dualdis(adversarial_objective="reverse")
 
 
 def test_edit_moves_only_h_z_along_the_attribute_row():

@@ -174,6 +174,24 @@ def test_cell_runs_once_and_its_row_lands_once(tmp_path, monkeypatch):
     assert [r["record_id"] for r in rows(sweep)] == [table[1]["record_id"]]
 
 
+def test_collapsed_record_is_the_cells_failure_with_its_message(tmp_path, monkeypatch):
+    sweep, cells, dirs = prepare(write_grid(tmp_path))
+    from disentbench import evaluation
+
+    real = evaluation.evaluate
+    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: {**real(*a, **k), "collapsed_dimensions": [0]})
+    with pytest.raises(lb.LeaderboardError, match=r"1 of \d+ code dimensions collapsed"):
+        sc.run_cell(dirs[0])
+    state = sc.read_state(dirs[0])
+    assert state["state"] == "failed" and "--force-collapsed" in state["error"] and rows(sweep) == []
+    assert sw.sweep_status(sweep, cells)[0].state == "failed"
+    # the record is kept: adding it by hand, forced, finishes the cell
+    record = str(dirs[0] / sc.RECORD_FILE)
+    board = str(sweep.leaderboard)
+    assert main(["leaderboard", "add", record, "--dir", board, "--force-collapsed", "--no-render"]) == 0
+    assert sc.run_cell(dirs[0]) == "skipped" and [r["collapsed_dims"] for r in rows(sweep)] == ["1"]
+
+
 def test_partial_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     tiny = "[overrides.one-head]\nsubset = 128\nepochs = 1\nbatch_size = 32\ncheckpoint_every_steps = 1\n"
     sweep, cells, dirs = prepare(write_grid(tmp_path, tiny, models='["one-head"]'))

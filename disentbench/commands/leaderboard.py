@@ -1,4 +1,4 @@
-"""``disentbench leaderboard add | render | check``: the versioned score tables."""
+"""``disentbench leaderboard add | render | check | populate | compare``: the versioned score tables."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
     add.add_argument("--replace", action="store_true", help="replace an existing row of the same run")
     add.add_argument("--no-render", action="store_true", help="do not re-render the Markdown tables and charts")
+    add.add_argument("--force-collapsed", action="store_true",
+                     help="add records with collapsed code dimensions too (their rows are marked in the table)")
     add.set_defaults(func=_add)
 
     render = sub.add_parser("render", help="render Markdown tables (mean ± std over seeds) and PNG charts")
@@ -55,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pop.add_argument("--tier", choices=TIERS, default="smoke", help="tier (default smoke)")
     pop.add_argument("--models", default=None, help="comma-separated models (default: the smoke tier's)")
     pop.add_argument("--datasets", default=None, help="comma-separated datasets (default: the three procedural ones)")
-    pop.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    pop.add_argument("--seeds", default=None, help="comma-separated seeds (default: the tier's)")
     pop.add_argument("--work-dir", type=Path, default=Path("runs"), help="run folders go here (default ./runs)")
     pop.add_argument("--limit", type=int, default=None, help="stop after this many new rows")
     pop.add_argument(
@@ -66,13 +68,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pop.set_defaults(func=_populate)
 
+    cmp = sub.add_parser(
+        "compare",
+        help="is MODEL_A above MODEL_B on a metric? one-sided Welch t-test over seeds, one line per dataset",
+    )
+    cmp.add_argument("model_a", metavar="MODEL_A")
+    cmp.add_argument("model_b", metavar="MODEL_B")
+    cmp.add_argument("--metric", required=True, help="a metric column with a better direction (e.g. mig.score)")
+    cmp.add_argument("--dataset", default=None, help="only this dataset (default: every dataset of the table)")
+    cmp.add_argument("--tier", default="smoke", help="the tier's table (default smoke)")
+    cmp.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default leaderboards/v1)")
+    cmp.add_argument("--alpha", type=float, default=0.05,
+                     help="significance level of the one-sided test (default 0.05)")
+    cmp.set_defaults(func=_compare)
+
 
 def _add(args: argparse.Namespace) -> int:
     from disentbench import leaderboard as lb
 
     records = [lb.load_record(p) for p in args.records]
     directory = args.dir or lb.version_dir()
-    written = lb.add_records(records, directory, replace=args.replace)
+    written = lb.add_records(records, directory, replace=args.replace, allow_collapsed=args.force_collapsed)
     for path in written:
         print(f"added {len(records)} record(s) -> {path}")
     if not args.no_render:
@@ -117,7 +133,7 @@ def _populate(args: argparse.Namespace) -> int:
     directory = args.dir or lb.version_dir()
     models = args.models.split(",") if args.models else list(tiers.smoke_models())
     datasets = args.datasets.split(",") if args.datasets else list(tiers.SMOKE_DATASETS)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(tiers.SMOKE_SEEDS)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(tiers.TIER_SEEDS[args.tier])
     preset = tiers.protocol(args.tier)["preset"]
     path = lb.table_path(directory, args.tier)
     done = set()
@@ -144,4 +160,18 @@ def _populate(args: argparse.Namespace) -> int:
         lb.render(directory)
         print(ev.format_record(record), flush=True)
         print(f"[{n}/{len(todo)}] added to {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from disentbench import leaderboard as lb
+
+    if not 0 < args.alpha < 1:
+        raise ValueError(f"--alpha must lie in (0, 1), got {args.alpha}")
+    path = lb.table_path(args.dir or lb.version_dir(), args.tier)
+    if not path.exists():
+        raise FileNotFoundError(f"no table for tier {args.tier!r}: {path}")
+    frame = lb.table_frame(lb.read_table(path))
+    for comparison in lb.compare(frame, args.model_a, args.model_b, args.metric, args.dataset, alpha=args.alpha):
+        print(comparison.line())
     return 0

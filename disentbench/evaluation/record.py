@@ -2,8 +2,9 @@
 
 Scores come from :func:`disentbench.metrics.compute_metrics` on the factor classes and codes of the sampled
 grid points (see :mod:`disentbench.evaluation.codes`); the record also holds the model source, the settings,
-the versions of the package, metric definitions and leaderboard, the commit, warnings (e.g. collapsed
-code dimensions), and each metric's settings and matrices (mutual information, DCI importance, Spearman
+the versions of the package, metric definitions and leaderboard, the commit, the collapsed code dimensions
+(``collapsed_dimensions``: indices, also said in the warnings; a leaderboard refuses such a record unless forced),
+warnings, and each metric's settings and matrices (mutual information, DCI importance, Spearman
 correlations, ...: what ``disentbench report`` draws; non-finite entries as null). ``record_id`` = first 16 hex
 digits of the SHA-256 of (model, model SHA-256, dataset, version, tier, seed, preset, metrics, points, with tasks).
 """
@@ -213,6 +214,7 @@ def evaluate(
         "n_points": n_used,
         "codes_from_cache": from_cache,
         "code_dim": int(codes.shape[1]),
+        "collapsed_dimensions": collapsed,
         "metric_details": {k: _details(r) for k, r in results.items()},
         "tasks": task_info,
         "model_protocol": source.info.get("own_protocol"),

@@ -3,10 +3,13 @@
 * :mod:`~disentbench.leaderboard.table` — CSV parsing and validation, record -> row, locked atomic appends;
 * :mod:`~disentbench.leaderboard.render` — Markdown (mean ± std over seeds) and charts, and the up-to-date check;
 * :mod:`~disentbench.leaderboard.regression` — the CI score regression against the committed table;
-* :mod:`~disentbench.leaderboard.frames` — :func:`load` and :func:`summary`: the tables as pandas DataFrames.
+* :mod:`~disentbench.leaderboard.frames` — :func:`load` and :func:`summary`: the tables as pandas DataFrames;
+* :mod:`~disentbench.leaderboard.compare` — :func:`compare`: is model A above model B (Welch's t over seeds), and
+  :func:`seeds_needed` for a gap.
 """
 
 from disentbench.leaderboard.frames import load, summary, table_frame
+from disentbench.leaderboard.compare import Comparison, compare, seeds_needed, welch_test
 
 from disentbench.leaderboard.regression import RegressionReport, regression_check
 from disentbench.leaderboard.render import (
@@ -50,6 +53,7 @@ __all__ = [
     "LEADERBOARD_VERSION",
     "TRAILER_COLUMNS",
     "Aggregate",
+    "Comparison",
     "LeaderboardError",
     "RegressionReport",
     "Table",
@@ -57,6 +61,7 @@ __all__ = [
     "aggregate",
     "chart_name",
     "check",
+    "compare",
     "default_root",
     "directions",
     "directory_version",
@@ -72,10 +77,12 @@ __all__ = [
     "render",
     "render_chart",
     "render_markdown",
+    "seeds_needed",
     "summary",
     "table_frame",
     "table_lock",
     "table_path",
     "validate_row",
     "version_dir",
+    "welch_test",
 ]

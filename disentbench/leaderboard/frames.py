@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from disentbench.leaderboard.table import (
+    COLLAPSED_COLUMN,
     ID_COLUMNS,
     LEADERBOARD_VERSION,
     TRAILER_COLUMNS,
@@ -26,7 +27,7 @@ GROUP_COLUMNS = ("model", "dataset", "dataset_version", "preset")
 
 def table_frame(table: Table) -> "pd.DataFrame":
     """One row per record: string columns (``pd.StringDtype``), ``seed`` int64, metrics float64 (NaN: not
-    computed), ``created`` a UTC timestamp."""
+    computed), ``created`` a UTC timestamp, ``collapsed_dims`` (when the table has it) nullable Int64 (NA: unknown)."""
     import pandas as pd
 
     columns = {}
@@ -34,6 +35,8 @@ def table_frame(table: Table) -> "pd.DataFrame":
         values = [row[column] for row in table.rows]
         if column == "seed":
             columns[column] = pd.Series(values, dtype="int64")
+        elif column == COLLAPSED_COLUMN:
+            columns[column] = pd.Series([int(v) if v != "" else pd.NA for v in values], dtype="Int64")
         elif column == "created":
             columns[column] = pd.to_datetime(pd.Series(values, dtype=pd.StringDtype()), utc=True, format="ISO8601")
         elif column in ID_COLUMNS or column in TRAILER_COLUMNS:
@@ -49,7 +52,7 @@ def load(tier: str = "smoke", version: str = LEADERBOARD_VERSION, root: Path | N
 
 
 def metric_columns(frame: "pd.DataFrame") -> list[str]:
-    return [c for c in frame.columns if c not in ID_COLUMNS and c not in TRAILER_COLUMNS]
+    return [c for c in frame.columns if c not in ID_COLUMNS and c not in TRAILER_COLUMNS and c != COLLAPSED_COLUMN]
 
 
 def summary(frame: "pd.DataFrame | None" = None, *, tier: str = "smoke", version: str = LEADERBOARD_VERSION,

@@ -7,7 +7,7 @@ the committed Markdown is up to date. Which way each column is better comes from
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -15,6 +15,7 @@ from disentbench.fileio import atomic_write, atomic_write_text
 from disentbench.leaderboard.table import (
     LeaderboardError,
     Table,
+    collapsed_count,
     directory_version,
     list_tables,
     read_table,
@@ -36,6 +37,11 @@ HEADLINE_METRICS = (
     "multitask.rmse",
 )
 
+
+#: the mark after a seed whose run has collapsed code dimensions (a row added with ``--force-collapsed``)
+COLLAPSED_MARK = "†"
+COLLAPSED_NOTE = (f"`{COLLAPSED_MARK}` after a seed: that run has collapsed code dimensions (added with "
+                  "`--force-collapsed`; the count is the CSV's `collapsed_dims`); its scores are in the mean ± std.")
 
 #: what a model's declared ``supervision`` (model registry) means, noted under the rendered tables that hold one
 SUPERVISION_NOTES = {
@@ -60,7 +66,8 @@ def ordered_metrics(columns: Iterable[str]) -> list[str]:
 
 @dataclass
 class Aggregate:
-    """Mean and sample standard deviation (ddof=1; 0 for one seed) over seeds of one model."""
+    """Mean and sample standard deviation (ddof=1; 0 for one seed) over seeds of one model; ``collapsed_seeds``: the
+    seeds whose rows have collapsed code dimensions."""
 
     dataset: str
     dataset_version: str
@@ -70,6 +77,7 @@ class Aggregate:
     mean: dict[str, float]
     std: dict[str, float]
     count: dict[str, int]
+    collapsed_seeds: list[int] = field(default_factory=list)
 
 
 def aggregate(table: Table) -> list[Aggregate]:
@@ -89,8 +97,10 @@ def aggregate(table: Table) -> list[Aggregate]:
             mean[column] = float(values.mean())
             std[column] = float(values.std(ddof=1)) if values.size > 1 else 0.0
             count[column] = int(values.size)
+        collapsed = sorted(int(r["seed"]) for r in rows if collapsed_count(r))
         out.append(
-            Aggregate(dataset, dversion, preset, model, sorted(int(r["seed"]) for r in rows), mean, std, count)
+            Aggregate(dataset, dversion, preset, model, sorted(int(r["seed"]) for r in rows), mean, std, count,
+                      collapsed)
         )
     return out
 
@@ -132,6 +142,7 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
         *directions(table.metric_columns),
         "`ground-truth`: the normalised factors as codes (the upper anchor).",
         *[f"`({kind})`: {note}" for kind, note in SUPERVISION_NOTES.items() if kind in supervision.values()],
+        *[COLLAPSED_NOTE] * any(a.collapsed_seeds for a in aggs),
         "",
     ]
     groups: dict[tuple[str, str, str], list[Aggregate]] = {}
@@ -150,7 +161,7 @@ def render_markdown(table: Table, *, chart_names: dict[tuple[str, str, str], str
             lines.append("| model | seeds | " + " | ".join(columns) + " |")
             lines.append("|---|---|" + "---|" * len(columns))
             for a in members:
-                seeds = ",".join(str(s) for s in a.seeds)
+                seeds = ",".join(f"{s}{COLLAPSED_MARK * (s in a.collapsed_seeds)}" for s in a.seeds)
                 name = f"{a.model} ({supervision[a.model]})" if supervision[a.model] else a.model
                 lines.append(f"| {name} | {seeds} | " + " | ".join(_fmt(a, m) for m in columns) + " |")
             lines.append("")

@@ -4,10 +4,18 @@ One row is one score record (see :mod:`disentbench.evaluation.record`). The head
 
     record_id, model, model_config_hash, dataset, dataset_version, tier, seed, preset,
     <metric columns...>, disentbench_version, metric_definitions_version, leaderboard_version,
-    commit, created
+    commit, created[, collapsed_dims]
 
 Metric columns are the namespaced score keys (``mig.score``, ``dci.disentanglement``, ...); an empty
 cell means the metric was not computed for that record. Tables are UTF-8 with LF line ends.
+
+``collapsed_dims`` (optional, last) is the number of collapsed code dimensions of the record's run (the record's
+``collapsed_dimensions``); empty when unknown (records written before the field). :func:`add_records` refuses a
+record with collapsed dimensions unless ``allow_collapsed=True`` (``leaderboard add --force-collapsed``), so a
+count above 0 marks a forced row. The column is written when the table already has it or when a row of the table
+knows its count, the way a new metric key extends the header; a table none of whose rows knows (the records before
+the field, e.g. the first rows of ``v1/smoke.csv``) keeps its header byte for byte, and reading either form is
+the same validation.
 
 Writes happen under a file lock (``<table>.csv.lock``): the table is read, the new rows are
 validated against it, and the whole table is written atomically (:func:`disentbench.fileio.atomic_write_text`,
@@ -36,6 +44,8 @@ LEADERBOARD_VERSION = "1"
 
 ID_COLUMNS = ("record_id", "model", "model_config_hash", "dataset", "dataset_version", "tier", "seed", "preset")
 TRAILER_COLUMNS = ("disentbench_version", "metric_definitions_version", "leaderboard_version", "commit", "created")
+#: the optional last column: how many code dimensions of the run collapsed (empty: unknown)
+COLLAPSED_COLUMN = "collapsed_dims"
 #: rows with equal values here describe the same run; a table holds at most one of each
 KEY_COLUMNS = ("model", "dataset", "dataset_version", "tier", "seed", "preset")
 
@@ -85,10 +95,27 @@ def record_to_row(record: dict[str, Any]) -> dict[str, str]:
         raise LeaderboardError("score record field 'metrics' must be a non-empty object of name -> number")
     row = {c: _cell(record[c]) for c in (*ID_COLUMNS, *TRAILER_COLUMNS)}
     for key, value in metrics.items():
-        if key in ID_COLUMNS or key in TRAILER_COLUMNS:
+        if key in ID_COLUMNS or key in TRAILER_COLUMNS or key == COLLAPSED_COLUMN:
             raise LeaderboardError(f"metric name {key!r} collides with a fixed column")
         row[key] = _cell(value)
+    collapsed = record.get("collapsed_dimensions")
+    if collapsed is not None:
+        if not isinstance(collapsed, list) or not all(isinstance(j, int) and not isinstance(j, bool) and j >= 0
+                                                      for j in collapsed):
+            raise LeaderboardError("score record field 'collapsed_dimensions' must be a list of code indices")
+        row[COLLAPSED_COLUMN] = str(len(collapsed))
     return row
+
+
+def row_metric_columns(row: dict[str, str]) -> list[str]:
+    """The metric columns of a row: every column but the fixed ones."""
+    return [c for c in row if c not in ID_COLUMNS and c not in TRAILER_COLUMNS and c != COLLAPSED_COLUMN]
+
+
+def collapsed_count(row: dict[str, str]) -> int | None:
+    """A row's number of collapsed code dimensions; None when unknown (no ``collapsed_dims`` cell or empty)."""
+    text = row.get(COLLAPSED_COLUMN, "")
+    return int(text) if text else None
 
 
 def _cell(value: Any) -> str:
@@ -109,10 +136,12 @@ class Table:
     path: Path
     metric_columns: list[str]
     rows: list[dict[str, str]]
+    #: whether the table has the optional last column ``collapsed_dims``
+    collapsed_column: bool = False
 
     @property
     def columns(self) -> list[str]:
-        return [*ID_COLUMNS, *self.metric_columns, *TRAILER_COLUMNS]
+        return [*ID_COLUMNS, *self.metric_columns, *TRAILER_COLUMNS, *[COLLAPSED_COLUMN] * self.collapsed_column]
 
 
 def _check_name(value: str, what: str) -> None:
@@ -120,7 +149,13 @@ def _check_name(value: str, what: str) -> None:
         raise LeaderboardError(f"invalid {what} {value!r}: use letters, digits and _ . + -")
 
 
-def _check_header(header: Sequence[str], where: str) -> list[str]:
+def _check_header(header: Sequence[str], where: str) -> tuple[list[str], bool]:
+    """The metric columns of a header, and whether it ends with the optional ``collapsed_dims``."""
+    dupes = sorted({c for c in header if list(header).count(c) > 1})
+    if dupes:
+        raise LeaderboardError(f"{where}: duplicate column(s) {dupes}")
+    collapsed_column = bool(header) and header[-1] == COLLAPSED_COLUMN
+    header = header[:-1] if collapsed_column else header
     n_id, n_tr = len(ID_COLUMNS), len(TRAILER_COLUMNS)
     if tuple(header[:n_id]) != ID_COLUMNS:
         raise LeaderboardError(f"{where}: header must start with {', '.join(ID_COLUMNS)}; got {', '.join(header[:n_id])}")
@@ -130,10 +165,7 @@ def _check_header(header: Sequence[str], where: str) -> list[str]:
     for name in metric_columns:
         if not _METRIC_RE.match(name):
             raise LeaderboardError(f"{where}: invalid metric column name {name!r}")
-    dupes = sorted({c for c in header if list(header).count(c) > 1})
-    if dupes:
-        raise LeaderboardError(f"{where}: duplicate column(s) {dupes}")
-    return metric_columns
+    return metric_columns, collapsed_column
 
 
 def validate_row(row: dict[str, str], metric_columns: Iterable[str], where: str, *, version: str | None) -> None:
@@ -180,6 +212,8 @@ def validate_row(row: dict[str, str], metric_columns: Iterable[str], where: str,
         )
     if not _COMMIT_RE.match(row.get("commit") or ""):
         raise bad("commit", f"{row.get('commit')!r} is not a git commit hash (or 'unknown')")
+    if not re.fullmatch(r"\d*", row.get(COLLAPSED_COLUMN, "")):
+        raise bad(COLLAPSED_COLUMN, f"{row[COLLAPSED_COLUMN]!r} is not a count of code dimensions (or empty)")
     try:
         datetime.fromisoformat((row.get("created") or "").replace("Z", "+00:00"))
     except ValueError:
@@ -237,7 +271,7 @@ def parse_table(text: str, where: str, *, version: str | None) -> Table:
     if not lines:
         raise LeaderboardError(f"{where}: empty file (no header)")
     header = lines[0]
-    metric_columns = _check_header(header, where)
+    metric_columns, collapsed_column = _check_header(header, where)
     rows = []
     for i, fields in enumerate(lines[1:], start=2):
         if not fields:
@@ -248,7 +282,7 @@ def parse_table(text: str, where: str, *, version: str | None) -> Table:
         validate_row(row, metric_columns, f"{where}: line {i} (record {row['record_id']!r})", version=version)
         rows.append(row)
     _check_consistency(rows, where)
-    return Table(Path(where), metric_columns, rows)
+    return Table(Path(where), metric_columns, rows, collapsed_column)
 
 
 def read_table(path: Path) -> Table:
@@ -271,11 +305,12 @@ def list_tables(directory: Path) -> list[Path]:
 
 
 # -- writing --------------------------------------------------------------------------------------
-def format_table(metric_columns: list[str], rows: list[dict[str, str]]) -> str:
-    """The CSV text (LF line ends) of a table with these metric columns and rows."""
+def format_table(metric_columns: list[str], rows: list[dict[str, str]], *, collapsed_column: bool = False) -> str:
+    """The CSV text (LF line ends) of a table with these metric columns and rows (and the last column
+    ``collapsed_dims`` when ``collapsed_column``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    columns = [*ID_COLUMNS, *metric_columns, *TRAILER_COLUMNS]
+    columns = [*ID_COLUMNS, *metric_columns, *TRAILER_COLUMNS, *[COLLAPSED_COLUMN] * collapsed_column]
     writer.writerow(columns)
     for row in rows:
         writer.writerow([row.get(c, "") for c in columns])
@@ -294,12 +329,15 @@ def add_records(
     directory: Path | None = None,
     *,
     replace: bool = False,
+    allow_collapsed: bool = False,
     timeout: float = 120.0,
 ) -> list[Path]:
     """Append score records to their tier tables under ``directory`` (default ``leaderboards/v1``).
 
     Each record is validated; all records go in or none does. ``replace=True`` replaces an existing
-    row of the same run (same model, dataset, version, tier, seed, preset) instead of failing.
+    row of the same run (same model, dataset, version, tier, seed, preset) instead of failing. A record
+    whose ``collapsed_dimensions`` is not empty is refused unless ``allow_collapsed=True``; its row then
+    carries the count in ``collapsed_dims`` (see the module docstring for when that column is written).
     Returns the tables written.
     """
     directory = Path(directory or version_dir())
@@ -307,11 +345,18 @@ def add_records(
     by_tier: dict[str, list[dict[str, str]]] = {}
     for n, record in enumerate(records, start=1):
         row = record_to_row(record)
-        metric_columns = [c for c in row if c not in ID_COLUMNS and c not in TRAILER_COLUMNS]
+        metric_columns = row_metric_columns(row)
         for c in metric_columns:
             if not _METRIC_RE.match(c):
                 raise LeaderboardError(f"record {n}: invalid metric name {c!r}")
-        validate_row(row, metric_columns, f"record {n} ({row['model']} on {row['dataset']})", version=version)
+        where = f"record {n} ({row['record_id']}: {row['model']} on {row['dataset']}, seed {row['seed']})"
+        validate_row(row, metric_columns, where, version=version)
+        collapsed = collapsed_count(row)
+        if collapsed and not allow_collapsed:
+            of = f" of {record['code_dim']}" if isinstance(record.get("code_dim"), int) else ""
+            raise LeaderboardError(
+                f"{where}: {collapsed}{of} code dimensions collapsed {record['collapsed_dimensions'][:20]}; a "
+                "collapsed run is not added to a table (add it marked with --force-collapsed / allow_collapsed=True)")
         by_tier.setdefault(row["tier"], []).append(row)
     written = []
     for tier, new_rows in by_tier.items():
@@ -321,17 +366,17 @@ def add_records(
             if path.exists():
                 table = read_table(path)
                 metric_columns, rows = list(table.metric_columns), list(table.rows)
+                collapsed_column = table.collapsed_column
             else:
-                metric_columns, rows = [], []
+                metric_columns, rows, collapsed_column = [], [], False
             for row in new_rows:
-                for c in row:
-                    if c not in ID_COLUMNS and c not in TRAILER_COLUMNS and c not in metric_columns:
-                        metric_columns.append(c)
+                metric_columns += [c for c in row_metric_columns(row) if c not in metric_columns]
                 key = tuple(row[c] for c in KEY_COLUMNS)
                 if replace:
                     rows = [r for r in rows if tuple(r[c] for c in KEY_COLUMNS) != key]
                 rows.append(row)
-            text = format_table(metric_columns, rows)
+            collapsed_column = collapsed_column or any(collapsed_count(r) is not None for r in rows)
+            text = format_table(metric_columns, rows, collapsed_column=collapsed_column)
             parse_table(text, str(path), version=version)  # whole-table consistency before anything is written
             atomic_write_text(path, text)
         written.append(path)

@@ -58,6 +58,10 @@ DECODER_LAYERS = (("conv", 256, 2, 1), ("dec", 192), ("conv", 128, 3, 1), ("dec"
                   ("dec", 96), ("conv", 96, 3, 1), ("dec", 64), ("conv", 64, 3, 1), ("dec", 64), ("conv", 64, 3, 1),
                   ("conv", 32, 3, 1))
 BRANCH_DIM = BRANCH_LAYERS[-1][0]
+#: what the main step asks of the adversaries: ``flip`` (the thesis: −CE(y, C_y(h_z)) and BCE(z̄, C_z(h_y))) or
+#: ``confusion`` (CE against the uniform class distribution and BCE against 1/n per block: C can do no better than
+#: the prior) ``[gap]``, see :meth:`DualDis.adversarial_terms`
+ADVERSARIAL_OBJECTIVES = ("flip", "confusion")
 #: at most this many training images (the first train positions) fit a post-hoc probe
 PROBE_TRAIN = 5000
 
@@ -95,6 +99,11 @@ def inverted_bits(bits: torch.Tensor, blocks) -> torch.Tensor:
     plain 1 − z would ask for n − 1 ones per block and outweigh every other term (≈ 31·log 32 per dSprites position
     block)."""
     return torch.cat([(1.0 - bits[:, s:s + n]) / max(n - 1, 1) for _, s, n in blocks], dim=1)
+
+
+def uniform_bits(bits: torch.Tensor, blocks) -> torch.Tensor:
+    """The confusion target of C_z: 1/n on every bit of an n-class block (no class preferred)."""
+    return torch.cat([torch.full_like(bits[:, s:s + n], 1.0 / n) for _, s, n in blocks], dim=1)
 
 
 def block_bce(logits: torch.Tensor, bits: torch.Tensor, n_blocks: int) -> torch.Tensor:
@@ -200,10 +209,14 @@ class DualDisConfig:
     lambda_z: float
     lambda_adv: float
     lambda_orth: float
+    adversarial_objective: str
     lr: float
     betas: tuple[float, ...]
 
     def __post_init__(self):
+        if self.adversarial_objective not in ADVERSARIAL_OBJECTIVES:
+            raise ValueError(f"key 'adversarial_objective' must be one of {', '.join(ADVERSARIAL_OBJECTIVES)}, "
+                             f"got {self.adversarial_objective!r}")
         if self.y_factor < -1:
             raise ValueError(f"key 'y_factor' must be -1 (fewest classes) or a factor index, got {self.y_factor}")
 
@@ -275,14 +288,25 @@ class DualDis(Model):
             "rec": F.mse_loss(self.decode(h_y, h_z), x),
             "class_y": F.cross_entropy(self.w_y(h_y), y),
             "class_z": block_bce(self.w_z(h_z), z, n),
-            "adv_y": -F.cross_entropy(self.adversaries["c_y"](h_z), y),
-            "adv_z": block_bce(self.adversaries["c_z"](h_y), inverted_bits(z, self.blocks), n),
+            **self.adversarial_terms(h_y, h_z, y, z),
             "orth": orthogonality(self.w_z.weight),
         }
         weights = {"rec": c.lambda_rec, "class_y": c.lambda_y, "class_z": c.lambda_z, "adv_y": c.lambda_adv,
                    "adv_z": c.lambda_adv, "orth": c.lambda_orth}
         loss = sum(weights[k] * v for k, v in terms.items())
         return loss, terms
+
+    def adversarial_terms(self, h_y, h_z, y, z) -> dict[str, torch.Tensor]:
+        """``adv_y``, ``adv_z`` of L_main. ``flip`` (sec. 4.3.3): −CE(y, C_y(h_z)) and BCE(z̄, C_z(h_y)), which make C
+        wrong but are also minimised by codes from which C reads a *permuted* label, the information kept (measured:
+        docs/training.md). ``confusion``: CE(u, C_y(h_z)) with u uniform over the classes, and BCE(1/n, C_z(h_y)) per
+        block, minimised only where C's prediction is the uniform one."""
+        logits_y, logits_z, n = self.adversaries["c_y"](h_z), self.adversaries["c_z"](h_y), len(self.blocks)
+        if self.config.adversarial_objective == "confusion":
+            return {"adv_y": -F.log_softmax(logits_y, dim=1).mean(dim=1).mean(),
+                    "adv_z": block_bce(logits_z, uniform_bits(z, self.blocks), n)}
+        return {"adv_y": -F.cross_entropy(logits_y, y),
+                "adv_z": block_bce(logits_z, inverted_bits(z, self.blocks), n)}
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One forward pass, then the θ_main step on L_main and the θ_disc step on L_disc (codes detached), both
