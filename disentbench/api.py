@@ -18,12 +18,14 @@ def evaluate(model: str | Path, dataset: str, *, tier: str | None = None, metric
              preset: str | None = None, seed: int = 0, n_points: int | None = None, tasks: str | Path | None = None,
              task_epochs: int | None = None, name: str | None = None, batch_size: int = 256, use_cache: bool = True,
              progress: bool = False, out: str | Path | None = None,
-             representation: str | None = None) -> dict[str, Any]:
+             representation: str | None = None, bootstrap: int | None = None,
+             bootstrap_level: float | None = None) -> dict[str, Any]:
     """Score ``model`` (a checkpoint or run folder, an exported safetensors folder, a ``.pt2`` or TorchScript
     encoder, an ``.npz`` code file, or ``"ground-truth"``) on ``dataset``; returns the score record (a dict that
     matches the record schema). ``tier``: its protocol gives the defaults (so the record compares with that table);
     ``n_points=0``: the whole grid; ``out``: also write the record there; ``representation``: one of the model's
-    named alternative representations instead of its default."""
+    named alternative representations instead of its default; ``bootstrap``: resamples of the bootstrap intervals
+    (0: none) and ``bootstrap_level`` their level (default: the tier's, :mod:`disentbench.tiers`)."""
     from disentbench.evaluation import evaluate as evaluate_record
     from disentbench.evaluation import write_record
     from disentbench.tiers import evaluation_settings
@@ -31,7 +33,8 @@ def evaluate(model: str | Path, dataset: str, *, tier: str | None = None, metric
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
     settings = evaluation_settings(tier, metrics=metrics, preset=preset, n_points=n_points, tasks=tasks,
-                                   task_epochs=task_epochs)
+                                   task_epochs=task_epochs, bootstrap_resamples=bootstrap,
+                                   bootstrap_level=bootstrap_level)
     settings["n_points"] = settings["n_points"] or None
     record = evaluate_record(Path(model), dataset, seed=seed, tier=tier, name=name, **settings, batch_size=batch_size,
                              use_cache=use_cache, progress=progress, representation=representation)

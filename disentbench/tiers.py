@@ -19,12 +19,13 @@ DEFAULT_TASKS = "default"
 
 #: how a tier's leaderboard rows are evaluated (the smoke tier uses the ``fast`` preset: the reference
 #: DCI with 100-stage boosted trees per factor takes over 10 minutes per model on two CPU cores). Both add
-#: the multi-task protocol on the default task set (seed 004 Table 1: 30 epochs; smoke: 10, ~1,900 steps).
+#: the multi-task protocol on the default task set (seed 004 Table 1: 30 epochs; smoke: 10, ~1,900 steps) and
+#: 95 % bootstrap intervals from 100 resamples (fewer for the costly metrics: :data:`BOOTSTRAP_LIMITS`).
 TIER_PROTOCOLS: dict[str, dict[str, Any]] = {
     "smoke": {"metrics": "default", "preset": "fast", "n_points": DEFAULT_N_POINTS, "threads": 2,
-              "tasks": DEFAULT_TASKS, "task_epochs": 10},
+              "tasks": DEFAULT_TASKS, "task_epochs": 10, "bootstrap_resamples": 100, "bootstrap_level": 0.95},
     "paper": {"metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "threads": None,
-              "tasks": DEFAULT_TASKS, "task_epochs": 30},
+              "tasks": DEFAULT_TASKS, "task_epochs": 30, "bootstrap_resamples": 100, "bootstrap_level": 0.95},
 }
 #: the tier names, in order of cost (``disentbench train --tier`` / ``evaluate --tier`` choices)
 TIERS = tuple(TIER_PROTOCOLS)
@@ -32,7 +33,23 @@ TIERS = tuple(TIER_PROTOCOLS)
 #: evaluation settings outside any tier (``disentbench evaluate`` without ``--tier``)
 CUSTOM_SETTINGS: dict[str, Any] = {
     "metrics": "default", "preset": "reference", "n_points": DEFAULT_N_POINTS, "tasks": None, "task_epochs": 30,
+    "bootstrap_resamples": 100, "bootstrap_level": 0.95,
 }
+
+#: the bootstrap intervals (``bootstrap_resamples`` resamples of the code table, 0 = none; ``bootstrap_level``)
+#: give the metrics that cost most fewer resamples: the most each gets under a preset (0: no interval). Measured
+#: CPU seconds per resample on the smoke protocol (docs/evaluation.md#bootstrap-intervals): DCI 19-24 with the
+#: ``fast`` histogram GBT (the reference's 100-stage GBT: ~11 minutes), explicitness ~3.4, InfoMEC ~1.6, every
+#: other metric 0.5 or less. A preset not named here takes the ``reference`` limits.
+BOOTSTRAP_LIMITS: dict[str, dict[str, int]] = {
+    "reference": {"dci": 0, "explicitness": 10, "infomec": 20},
+    "fast": {"dci": 10, "explicitness": 10, "infomec": 20},
+}
+
+
+def bootstrap_limits(preset: str) -> dict[str, int]:
+    """The per-metric resample limits of ``preset`` (:data:`BOOTSTRAP_LIMITS`; ``reference``'s for others)."""
+    return dict(BOOTSTRAP_LIMITS.get(preset, BOOTSTRAP_LIMITS["reference"]))
 
 
 

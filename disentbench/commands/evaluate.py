@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="tier of the record: its protocol is the default (default: custom, no tier)")
     parser.add_argument("--tasks", type=Path, default=None, help="task file, or 'default' (the dataset's default set): add the multi-task protocol (heads on frozen codes; default: none, or the tier's)")
     parser.add_argument("--task-epochs", type=int, default=None, help="epochs of the multi-task heads (default 30 as seed 004, or the tier's)")
+    parser.add_argument("--bootstrap", type=int, default=None, metavar="B",
+                        help="resamples of the points for each score's bootstrap interval; 0 = none (default 100, "
+                             "fewer for the costly metrics: tiers.BOOTSTRAP_LIMITS)")
+    parser.add_argument("--bootstrap-level", type=float, default=None, metavar="LEVEL",
+                        help="level of the bootstrap intervals, in (0, 1) (default 0.95)")
     parser.add_argument("--out", type=Path, default=None, help="write the score record (JSON) here")
     parser.add_argument("--leaderboard", type=Path, default=None, help="also add the record to this leaderboard directory")
     parser.add_argument("--representation", default=None, metavar="NAME",
@@ -54,7 +59,8 @@ def _run(args: argparse.Namespace) -> int:
                       seed=args.seed, n_points=args.n_points, tasks=args.tasks, task_epochs=args.task_epochs,
                       name=args.name, batch_size=args.batch_size, use_cache=not args.no_cache,
                       progress=not args.quiet and sys.stderr.isatty(), out=args.out,
-                      representation=args.representation)
+                      representation=args.representation, bootstrap=args.bootstrap,
+                      bootstrap_level=args.bootstrap_level)
     print(evaluation.format_record(record))
     if args.out is not None:
         print(f"score record -> {args.out}")

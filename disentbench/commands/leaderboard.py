@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pop.add_argument(
         "--reevaluate",
         action="store_true",
-        help="also re-evaluate runs already in the table (from their run folder's model.pt; ground-truth always) "
+        help="also re-evaluate runs already in the table (from their trained run folder; ground-truth always) "
         "and replace their rows",
     )
     pop.set_defaults(func=_populate)
@@ -145,7 +145,7 @@ def _populate(args: argparse.Namespace) -> int:
         for d in datasets
         for m in models
         if (m, d, s) not in done
-        or (args.reevaluate and (m == ev.GROUND_TRUTH or (args.work_dir / args.tier / f"{m}_{d}_{s}" / "model.pt").is_file()))
+        or (args.reevaluate and (m == ev.GROUND_TRUTH or ev.is_trained(m, args.work_dir / args.tier / f"{m}_{d}_{s}")))
     ]
     print(f"{args.tier} tier: {len(todo)} run(s) to do, {len(done)} already in {path}")
     for n, (model, dataset, seed) in enumerate(todo[: args.limit] if args.limit else todo, start=1):

@@ -38,10 +38,13 @@ def register(subparsers) -> None:
 
 
 def format_model_list() -> str:
-    """One line per registered model: name, family, what it needs in a batch, leaderboard entry or protocol, source."""
+    """One line per registered model: name, family, what it needs in a batch, leaderboard entry or protocol (and what
+    its row is when not one run), source."""
     from disentbench.models import list_models
+    from disentbench.models.registry import ROW_RUN
 
-    rows = [(m.name, m.family, ",".join(m.needs) or "-", "yes" if m.leaderboard else "no", m.source)
+    rows = [(m.name, m.family, ",".join(m.needs) or "-",
+             ("yes" if m.row == ROW_RUN else f"yes, {m.row}") if m.leaderboard else "no", m.source)
             for m in list_models()]
     head = ("model", "family", "needs", "leaderboard", "source")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]

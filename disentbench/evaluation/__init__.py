@@ -6,8 +6,10 @@ One job per module:
   ``ground-truth`` pseudo-model (the normalised factors as codes);
 * :mod:`~disentbench.evaluation.codes` — the seeded sample of grid indices, batched encoding, the code cache;
 * :mod:`~disentbench.evaluation.protocols` — the multi-task protocol of seed 004's Table 1 (``multitask.rmse``);
+* :mod:`~disentbench.evaluation.bootstrap` — percentile-bootstrap intervals of the scores over the evaluated points;
 * :mod:`~disentbench.evaluation.record` — :func:`evaluate`: the score record, its id, writing and printing it;
-* :mod:`~disentbench.evaluation.runs` — train a tier's reference run and score it with the tier's protocol.
+* :mod:`~disentbench.evaluation.runs` — train a tier's reference run and score it with the tier's protocol;
+* :mod:`~disentbench.evaluation.aggregate` — the mean record of a row made of one run per task ("single-mean").
 
 The tiers' protocols themselves live in :mod:`disentbench.tiers`.
 """
@@ -34,7 +36,18 @@ from disentbench.evaluation.record import (
     validate_record,
     write_record,
 )
-from disentbench.evaluation.runs import evaluate_run, train_run
+from disentbench.evaluation.aggregate import aggregate_records
+from disentbench.evaluation.runs import (
+    evaluate_run,
+    evaluate_tasks,
+    is_trained,
+    mean_over_tasks,
+    row_model,
+    row_runs,
+    task_dir,
+    task_spec,
+    train_run,
+)
 from disentbench.evaluation.sources import (
     GROUND_TRUTH,
     EvaluationError,
@@ -56,6 +69,7 @@ __all__ = [
     "RECORD_SCHEMA",
     "EvaluationError",
     "ModelSource",
+    "aggregate_records",
     "cached_codes",
     "check_codes",
     "codes_cache_path",
@@ -64,15 +78,22 @@ __all__ = [
     "encode",
     "evaluate",
     "evaluate_run",
+    "evaluate_tasks",
     "file_sha256",
     "format_record",
     "git_commit",
+    "is_trained",
     "load_code_file",
+    "mean_over_tasks",
     "multitask_rmse",
     "open_model",
     "read_record",
     "resolve_tasks",
+    "row_model",
+    "row_runs",
     "sample_indices",
+    "task_dir",
+    "task_spec",
     "train_run",
     "unit_images",
     "validate_record",

@@ -5,7 +5,9 @@ grid points (see :mod:`disentbench.evaluation.codes`); the record also holds the
 the versions of the package, metric definitions and leaderboard, the commit, the collapsed code dimensions
 (``collapsed_dimensions``: indices, also said in the warnings; a leaderboard refuses such a record unless forced),
 warnings, and each metric's settings and matrices (mutual information, DCI importance, Spearman
-correlations, ...: what ``disentbench report`` draws; non-finite entries as null). ``record_id`` = first 16 hex
+correlations, ...: what ``disentbench report`` draws; non-finite entries as null), and percentile-bootstrap
+intervals of the scores over the evaluated points (:mod:`disentbench.evaluation.bootstrap`; ``intervals``,
+``bootstrap``; the point estimates never depend on them). ``record_id`` = first 16 hex
 digits of the SHA-256 of (model, model SHA-256, dataset, version, tier, seed, preset, metrics, points, with tasks).
 """
 
@@ -22,11 +24,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from disentbench.evaluation.bootstrap import bootstrap, check_settings
 from disentbench.evaluation.codes import DEFAULT_BATCH_SIZE, cached_codes, sample_indices
 from disentbench.evaluation.protocols import MULTITASK_KEY, multitask_rmse, resolve_tasks
 from disentbench.evaluation.sources import GROUND_TRUTH, EvaluationError, load_code_file, open_model
 from disentbench.fileio import atomic_write_text
-from disentbench.tiers import DEFAULT_N_POINTS, blas_kernels
+from disentbench.tiers import CUSTOM_SETTINGS, DEFAULT_N_POINTS, blas_kernels, bootstrap_limits
 
 RECORD_FORMAT = "disentbench-score-record"
 RECORD_FORMAT_VERSION = 1
@@ -140,6 +143,8 @@ def evaluate(
     progress: bool = True,
     dataset=None,
     representation: str | None = None,
+    bootstrap_resamples: int = CUSTOM_SETTINGS["bootstrap_resamples"],
+    bootstrap_level: float = CUSTOM_SETTINGS["bootstrap_level"],
 ) -> dict[str, Any]:
     """Evaluate a model file (or ``ground-truth``) on a dataset and return the score record (a JSON-ready
     dict). ``tasks``: a task file or ``"default"`` adds the multi-task protocol. ``representation``: score a
@@ -149,6 +154,7 @@ def evaluate(
     from disentbench.leaderboard import LEADERBOARD_VERSION
 
     start = time.perf_counter()
+    check_settings(bootstrap_resamples, bootstrap_level)
     if dataset is None:
         from disentbench.data import get_dataset
 
@@ -189,6 +195,12 @@ def evaluate(
         rmse = multitask_rmse(codes, taskset.targets(classes), seed=seed, epochs=task_epochs)
         scores[MULTITASK_KEY] = float(rmse.mean())
         task_info.update(epochs=task_epochs, rmse_per_task=[float(v) for v in rmse])
+    boot = None
+    if bootstrap_resamples:
+        boot = bootstrap(classes, codes, {k: r.scores for k, r in results.items()},
+                              resamples=bootstrap_resamples, level=bootstrap_level, seed=seed, preset=preset,
+                              limits=bootstrap_limits(preset), excluded=[MULTITASK_KEY] if task_spec else [])
+        warnings += boot.warnings()
     tier = tier or "custom"
     model_name = name or (source.model_type if source.kind in ("checkpoint", "safetensors") else source.path.stem)
     n_used = len(indices)
@@ -204,6 +216,7 @@ def evaluate(
         "seed": int(seed),
         "preset": preset,
         "metrics": scores,
+        **({} if boot is None else {"intervals": boot.intervals, "bootstrap": boot.info()}),
         "model_source": {
             "path": str(source.path),
             "kind": source.kind,
@@ -238,10 +251,18 @@ def write_record(record: dict[str, Any], path: Path) -> Path:
     return Path(path)
 
 
+def _format_interval(interval: Sequence[float | None] | None) -> str:
+    """``[low, high]`` with four decimals; ``–`` for a score without an interval (or an end that failed)."""
+    if interval is None or None in interval:
+        return "–"
+    return f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
 def format_record(
     record: dict[str, Any], reference_rows: Sequence[dict[str, str]] = (), *, keys: Sequence[str] | None = None
 ) -> str:
-    """A readable terminal table of a record's scores (with leaderboard rows beside it when given)."""
+    """A readable terminal table of a record's scores (with leaderboard rows beside it when given), each score's
+    bootstrap interval beside it when the record has them."""
     from disentbench.leaderboard import ordered_metrics
 
     if keys is None:
@@ -250,12 +271,17 @@ def format_record(
         f"{record['model']} on {record['dataset']} v{record['dataset_version']} — tier {record['tier']}, "
         f"seed {record['seed']}, preset {record['preset']}, {record['n_points']} points, code dim {record['code_dim']}"
     )
-    names = ["this run", *[f"{r['model']} s{r['seed']}" for r in reference_rows]]
+    intervals = record.get("intervals")
+    interval_name = f"{record['bootstrap']['level']:.0%} interval" if intervals is not None else None
+    names = ["this run", *([interval_name] if intervals is not None else []),
+             *[f"{r['model']} s{r['seed']}" for r in reference_rows]]
     width = max(len(k) for k in keys) + 2
-    col = max(10, *(len(n) + 2 for n in names))
+    col = max(10, *(len(n) + 2 for n in names), 20 if intervals is not None else 0)
     lines = [head, "metric".ljust(width) + "".join(n.rjust(col) for n in names)]
     for key in keys:
         cells = [f"{record['metrics'][key]:.4f}"]
+        if intervals is not None:
+            cells.append(_format_interval(intervals.get(key)))
         for row in reference_rows:
             cells.append(f"{float(row[key]):.4f}" if row.get(key) else "–")
         lines.append(key.ljust(width) + "".join(c.rjust(col) for c in cells))

@@ -1,4 +1,11 @@
-"""Reference runs of a tier: train one in a subprocess (``disentbench train``), score it with the tier's protocol."""
+"""Reference runs of a tier: train one in a subprocess (``disentbench train``), score it with the tier's protocol.
+
+A leaderboard row is what the model's registry entry declares (``row``): one run in ``run_dir``, or, for
+``row="mean-over-tasks"`` (seed 004's "single-mean"), one run per task of the model's reference task set, each in
+its own sub-folder ``run_dir/task_KK/`` trained with ``--task-index KK`` and scored into ``task_KK/record.json``;
+the row's record is their per-metric mean (:mod:`disentbench.evaluation.aggregate`). An interrupted row resumes:
+finished task runs are kept, a partial one continues from its checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +13,69 @@ import subprocess
 import sys
 from pathlib import Path
 
-from disentbench.evaluation.record import evaluate
+from disentbench.evaluation.aggregate import aggregate_records
+from disentbench.evaluation.record import evaluate, write_record
 from disentbench.evaluation.sources import GROUND_TRUTH, EvaluationError
 from disentbench.tiers import evaluation_settings, protocol
+
+FINAL, RESUME, RECORD = "model.pt", "checkpoint.pt", "record.json"
+
+
+def mean_over_tasks(model: str) -> bool:
+    """Whether a leaderboard row of ``model`` is the mean over one run per task (registry ``row``)."""
+    from disentbench.models.registry import ROW_MEAN_OVER_TASKS, get_model
+
+    return model != GROUND_TRUTH and get_model(model).row == ROW_MEAN_OVER_TASKS
+
+
+def task_dir(run_dir: Path, index: int) -> Path:
+    """The folder of task ``index``'s run inside a mean-over-tasks row's folder: ``run_dir/task_KK``."""
+    return Path(run_dir) / f"task_{index:02d}"
+
+
+def row_runs(model: str, run_dir: Path) -> list[tuple[Path, int | None]]:
+    """The training runs that make one row of ``model``, as (folder, task index): ``[(run_dir, None)]``, or one
+    ``(run_dir/task_KK, KK)`` per task of the reference config's ``[data] n_tasks`` for a mean-over-tasks model."""
+    if not mean_over_tasks(model):
+        return [(Path(run_dir), None)]
+    from disentbench.tasks import DEFAULT_N_TASKS
+    from disentbench.training.config import load_reference
+
+    n_tasks = load_reference(model).data.n_tasks or DEFAULT_N_TASKS
+    return [(task_dir(run_dir, k), k) for k in range(n_tasks)]
+
+
+def row_model(model: str, run_dir: Path) -> Path:
+    """What a finished row trains to: ``run_dir/model.pt``, or ``run_dir`` itself for a mean-over-tasks model."""
+    return Path(run_dir) if mean_over_tasks(model) else Path(run_dir) / FINAL
+
+
+def is_trained(model: str, run_dir: Path) -> bool:
+    """Whether every run of ``model``'s row in ``run_dir`` has its final ``model.pt``."""
+    return all((folder / FINAL).is_file() for folder, _ in row_runs(model, run_dir))
+
+
+def task_spec(spec: dict, index: int) -> dict:
+    """The run spec of task ``index``'s run of a mean-over-tasks row (``spec`` with ``[data] task_index``), as
+    ``resolve_spec(..., task_index=index)`` gives it."""
+    return {**spec, "data": {**spec["data"], "task_index": int(index)}}
 
 
 def train_run(
     model: str, dataset: str, seed: int, tier: str, run_dir: Path, *, quiet: bool = True, tasks: Path | None = None
 ) -> Path:
-    """Train a reference model with ``disentbench train`` in a subprocess; returns its ``model.pt``
-    (``ground-truth`` has nothing to train and is returned as is). A staged model's upstream run (the first model
-    its registry entry accepts; same dataset, seed and tier) is trained first, beside ``run_dir``, and passed as
-    ``--from``."""
+    """Train a reference model's row with ``disentbench train`` in subprocesses; returns :func:`row_model` (the
+    ``model.pt``, or the row folder of a mean-over-tasks model; ``ground-truth`` has nothing to train and is
+    returned as is). Finished runs are skipped and partial ones resumed. A staged model's upstream run (the first
+    model its registry entry accepts; same dataset, seed and tier) is trained first, beside ``run_dir``, and passed
+    as ``--from``."""
     if model == GROUND_TRUTH:
         return Path(GROUND_TRUTH)
     run_dir = Path(run_dir)
-    final = run_dir / "model.pt"
-    if final.is_file():
-        return final
+    if is_trained(model, run_dir):
+        return row_model(model, run_dir)
     cmd = [sys.executable, "-m", "disentbench", "train", model, "--dataset", dataset, "--seed", str(seed),
-           "--tier", tier, "--out", str(run_dir)]
+           "--tier", tier]
     from disentbench.models import get_model
 
     info = get_model(model)
@@ -42,18 +92,49 @@ def train_run(
         cmd += ["--threads", str(threads)]
     if tasks is not None:
         cmd += ["--tasks", str(tasks)]
-    if (run_dir / "checkpoint.pt").is_file():
-        cmd.append("--resume")
     if quiet:
         cmd.append("--no-progress")
+    for folder, index in row_runs(model, run_dir):
+        what = f"{model} on {dataset} (seed {seed}, tier {tier}{'' if index is None else f', task {index}'})"
+        _train_one(cmd + ([] if index is None else ["--task-index", str(index)]), folder, what, quiet)
+    return row_model(model, run_dir)
+
+
+def _train_one(cmd: list[str], folder: Path, what: str, quiet: bool) -> None:
+    """Run the training command ``cmd`` into ``folder`` (skipped if finished, resumed if it has a checkpoint)."""
+    if (folder / FINAL).is_file():
+        return
+    cmd = [*cmd, "--out", str(folder), *(["--resume"] if (folder / RESUME).is_file() else [])]
     proc = subprocess.run(cmd, capture_output=quiet, text=True)
-    if proc.returncode != 0 or not final.is_file():
+    if proc.returncode != 0 or not (folder / FINAL).is_file():
         tail = (proc.stderr or "")[-2000:] if quiet else ""
-        raise EvaluationError(f"training {model} on {dataset} (seed {seed}, tier {tier}) failed ({proc.returncode}): {tail}")
-    return final
+        raise EvaluationError(f"training {what} failed ({proc.returncode}): {tail}")
 
 
-def evaluate_run(model_file: Path, model: str, dataset: str, seed: int, tier: str, *, progress: bool = False) -> dict:
-    """Score a trained run with its tier's protocol."""
+def evaluate_tasks(run_dir: Path, model: str, dataset: str, *, seed: int, tier: str | None, progress: bool = False,
+                   **settings) -> dict:
+    """Score every task run of a mean-over-tasks row in ``run_dir`` (``evaluate`` with ``settings``; each record
+    written to ``task_KK/record.json``) and return their mean record (:func:`aggregate_records`)."""
+    runs = row_runs(model, run_dir)
+    unfinished = [str(folder) for folder, _ in runs if not (folder / FINAL).is_file()]
+    if unfinished:
+        raise EvaluationError(f"{run_dir}: {len(unfinished)} of {len(runs)} task runs of {model} are not trained "
+                              f"(no {FINAL}), first {unfinished[0]}; train the row first (train_run resumes it)")
+    records, paths = [], []
+    for folder, _ in runs:
+        record = evaluate(folder / FINAL, dataset, seed=seed, tier=tier, name=model, progress=progress, **settings)
+        paths.append(write_record(record, folder / RECORD))
+        records.append(record)
+    return aggregate_records(records, paths, Path(run_dir), [f"task {index}" for _, index in runs])
+
+
+def evaluate_run(model_file: Path, model: str, dataset: str, seed: int, tier: str, *, progress: bool = False,
+                 **settings) -> dict:
+    """Score a trained row (what :func:`train_run` returned) with its tier's protocol (``settings`` override its
+    evaluation settings, e.g. ``bootstrap_resamples=0``): one record, or for a mean-over-tasks model the mean record
+    of its task runs."""
     protocol(tier)  # an unknown tier is an error here
-    return evaluate(model_file, dataset, seed=seed, tier=tier, name=model, progress=progress, **evaluation_settings(tier))
+    settings = evaluation_settings(tier, **settings)
+    if mean_over_tasks(model):
+        return evaluate_tasks(model_file, model, dataset, seed=seed, tier=tier, progress=progress, **settings)
+    return evaluate(model_file, dataset, seed=seed, tier=tier, name=model, progress=progress, **settings)

@@ -129,7 +129,7 @@ def regression_check(directory: Path, *, tier: str = "smoke", subset: str = "ci"
         for model, dataset, seed, path, reference in plan:
             t0 = time.perf_counter()
             ckpt = ev.train_run(model, dataset, seed, tier, root / f"{model}_{dataset}_{seed}")
-            record = ev.evaluate_run(ckpt, model, dataset, seed, tier)
+            record = ev.evaluate_run(ckpt, model, dataset, seed, tier, bootstrap_resamples=0)  # scores only
             name = f"{model}/{dataset}/seed {seed}"
             if write_baseline:
                 path.parent.mkdir(parents=True, exist_ok=True)

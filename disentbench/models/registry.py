@@ -3,9 +3,10 @@ subclass; :func:`list_models` with filters; :func:`build_model` from a registry 
 
 One class may carry several registry names (``vae`` and ``beta-vae`` differ only in their TOML); each name declares
 its family, its source (paper, section, equation), what it ``needs`` in a batch, its config dataclass, whether
-its runs are leaderboard entries (``leaderboard=False`` for downstream protocols such as ``heads-on-frozen``) and,
+its runs are leaderboard entries (``leaderboard=False`` for downstream protocols such as ``heads-on-frozen``),
 where it says so, how its representation used factor labels (``supervision``: score records and rendered
-leaderboards carry it).
+leaderboards carry it), and what one leaderboard row of it is (``row``: one run, or the mean over one run per task,
+read by :mod:`disentbench.evaluation.runs` and the sweep cells).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from disentbench.models.config import parse_config
 #: ``supervision`` values: "" (not declared), or the scored representation was trained on factor labels
 #: ("supervised") or built on a stage that was ("supervised-pretrained")
 SUPERVISION = ("", "supervised", "supervised-pretrained")
+#: ``row`` values: a leaderboard row is one training run ("run"), or the per-metric mean over one run per task of
+#: the model's task set, each trained with its own ``task_index`` ("mean-over-tasks": seed 004's "single-mean")
+ROW_RUN, ROW_MEAN_OVER_TASKS = "run", "mean-over-tasks"
+ROWS = (ROW_RUN, ROW_MEAN_OVER_TASKS)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class ModelInfo:
     description: str = ""
     upstream: tuple[str, ...] = ()
     supervision: str = ""
+    row: str = ROW_RUN
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -42,15 +48,19 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 def register_model(name: str, *, family: str, source: str, needs: tuple[str, ...], config: type,
                    leaderboard: bool = True, description: str = "", upstream: tuple[str, ...] = (),
-                   supervision: str = "") -> Callable[[type], type]:
+                   supervision: str = "", row: str = ROW_RUN) -> Callable[[type], type]:
     """Class decorator adding ``name`` to the registry (stackable: one class, several names). A staged model (needs
     ``upstream``) may name the registry models its ``--from`` run must be (``upstream``; empty: any model).
-    ``supervision``: one of :data:`SUPERVISION`."""
+    ``supervision``: one of :data:`SUPERVISION`; ``row``: one of :data:`ROWS` (``mean-over-tasks`` needs targets)."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
         raise ValueError(f"model {name!r}: unknown needs {sorted(unknown)}; choose from {NEEDS}")
     if supervision not in SUPERVISION:
         raise ValueError(f"model {name!r}: supervision {supervision!r} is not one of {SUPERVISION}")
+    if row not in ROWS:
+        raise ValueError(f"model {name!r}: row {row!r} is not one of {ROWS}")
+    if row == ROW_MEAN_OVER_TASKS and "targets" not in needs:
+        raise ValueError(f"model {name!r}: row {row!r} needs a model trained on task targets (needs 'targets')")
 
     def decorator(cls: type) -> type:
         if not issubclass(cls, Model):
@@ -59,7 +69,7 @@ def register_model(name: str, *, family: str, source: str, needs: tuple[str, ...
             raise ValueError(f"model {name!r} registered twice")
         _REGISTRY[name] = ModelInfo(name, cls, family, source, tuple(needs), config, leaderboard,
                                     description or (cls.__doc__ or "").strip().splitlines()[0], tuple(upstream),
-                                    supervision)
+                                    supervision, row)
         return cls
 
     return decorator

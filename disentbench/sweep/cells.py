@@ -1,9 +1,11 @@
 """Run one cell, idempotently, from its folder ``<work_dir>/<cell name>/``.
 
-The folder holds ``cell.json`` (what to run), ``run/`` (the training run), ``record.json`` (its score record),
+The folder holds ``cell.json`` (what to run), ``run/`` (the training run; for a model whose row is the mean over
+one run per task, ``run/task_KK/`` per task, each with its own record), ``record.json`` (the row's score record),
 ``state.json`` (last attempt: state, pid, host, error, log) and ``cell.lock``, held while the cell runs: a second copy
 of the same cell waits for the first and then finds it finished. A finished cell is skipped; a partial one resumes
-from ``run/checkpoint.pt``; a scored cell's record is added to the leaderboard only if its row is not there yet.
+from its checkpoint (finished task runs are kept); a scored cell's record is added to the leaderboard only if its
+row is not there yet.
 
 ``python -m disentbench.sweep CELL_DIR`` runs one cell (what the local backend starts per cell).
 """
@@ -69,7 +71,9 @@ def row_key(cell: Cell) -> tuple[str, str, int, str]:
 
 def is_done(cell: Cell, directory: Path, keys: set) -> bool:
     """A scored cell is done when its row is in the table; an upstream-only cell when its run finished."""
-    return row_key(cell) in keys if cell.scored else (Path(directory) / RUN_DIR / "model.pt").is_file()
+    from disentbench.evaluation import is_trained
+
+    return row_key(cell) in keys if cell.scored else is_trained(cell.model, Path(directory) / RUN_DIR)
 
 
 def run_cell(directory: str | Path) -> str:
@@ -105,12 +109,13 @@ def _run(cell: Cell, directory: Path, upstream_run: str | None, leaderboard: Pat
 
 
 def _train(cell: Cell, run: Path, upstream_run: str | None, threads: int | None) -> Path:
-    from disentbench.evaluation import GROUND_TRUTH
+    """Train the cell's row (each of its runs not finished yet, resuming a partial one); returns what it scores."""
+    from disentbench import evaluation as ev
 
     if cell.spec["train"] is None:
-        return Path(GROUND_TRUTH)
-    if (run / "model.pt").is_file():
-        return run / "model.pt"
+        return Path(ev.GROUND_TRUTH)
+    if ev.is_trained(cell.model, run):
+        return ev.row_model(cell.model, run)
     if upstream_run and not (Path(upstream_run) / "model.pt").is_file():
         raise CellError(f"the upstream run {upstream_run} has not finished")
     import torch
@@ -119,8 +124,12 @@ def _train(cell: Cell, run: Path, upstream_run: str | None, threads: int | None)
 
     if threads:
         torch.set_num_threads(threads)
-    train(cell.spec["train"], run, upstream_path=upstream_run, resume=(run / "checkpoint.pt").is_file(), progress=False)
-    return run / "model.pt"
+    for folder, index in ev.row_runs(cell.model, run):
+        if (folder / "model.pt").is_file():
+            continue
+        spec = cell.spec["train"] if index is None else ev.task_spec(cell.spec["train"], index)
+        train(spec, folder, upstream_path=upstream_run, resume=(folder / "checkpoint.pt").is_file(), progress=False)
+    return ev.row_model(cell.model, run)
 
 
 def _evaluate_and_add(cell: Cell, directory: Path, model_file: Path, leaderboard: Path) -> None:
@@ -130,6 +139,10 @@ def _evaluate_and_add(cell: Cell, directory: Path, model_file: Path, leaderboard
     path = directory / RECORD_FILE
     if path.is_file():
         record = load_record(path)
+    elif ev.mean_over_tasks(cell.model):
+        record = ev.evaluate_tasks(model_file, cell.model, cell.dataset, seed=cell.seed,
+                                   tier=cell.spec["record_tier"], **cell.spec["evaluation"])
+        ev.write_record(record, path)
     else:
         record = ev.evaluate(model_file, cell.dataset, seed=cell.seed, tier=cell.spec["record_tier"], name=cell.model,
                              progress=False, **cell.spec["evaluation"])

@@ -1,9 +1,10 @@
 """Sweep files: a TOML grid (models × datasets × seeds at one tier) read strictly and expanded into cells.
 
-A cell is one run: train (unless ``ground-truth``), evaluate with the tier's protocol, add the record to the
-leaderboard. A staged model's upstream run is a cell of its own that the staged cell depends on. A cell is named
-by the SHA-256 of its resolved spec (training spec with overrides, evaluation settings, upstream cell), so equal
-runs share one folder and any change of what would run gives a new one.
+A cell is one leaderboard row: train (unless ``ground-truth``; a ``mean-over-tasks`` model trains one run per
+task), evaluate with the tier's protocol, add the record to the leaderboard. A staged model's upstream run is a cell
+of its own that the staged cell depends on. A cell is named by the SHA-256 of its resolved spec (training spec with
+overrides, evaluation settings, upstream cell, a row rule other than one run), so equal runs share one folder and
+any change of what would run gives a new one.
 """
 
 from __future__ import annotations
@@ -199,6 +200,7 @@ def expand(sweep: Sweep) -> list[Cell]:
 def _add_cell(sweep: Sweep, model: str, dataset: str, seed: int, scored: bool, cells: dict[str, Cell]) -> Cell:
     from disentbench.evaluation import GROUND_TRUTH
     from disentbench.models import get_model
+    from disentbench.models.registry import ROW_RUN
     from disentbench.tiers import evaluation_settings
     from disentbench.training import resolve_spec
 
@@ -219,6 +221,8 @@ def _add_cell(sweep: Sweep, model: str, dataset: str, seed: int, scored: bool, c
     spec = {"model": model, "dataset": dataset, "seed": seed, "tier": sweep.tier, "train": train,
             "evaluation": {**evaluation_settings(sweep.tier), **sweep.evaluation}, "record_tier": record_tier(sweep),
             "upstream": upstream.id if upstream else None}
+    if model != GROUND_TRUTH and info.row != ROW_RUN:
+        spec["row"] = info.row  # only then: the cells of one-run models keep their ids
     cell = Cell(model, dataset, seed, spec, cell_id(spec), scored, upstream.id if upstream else None)
     known = cells.get(cell.id)
     if known is None or (scored and not known.scored):

@@ -48,8 +48,13 @@ def _status(cell: Cell, directory: Path, state: dict, keys: set, live: dict[str,
         return status("running" if job_state == "RUNNING" else "queued", f"job {state['job_id']} {job_state}")
     if state.get("state") == "failed":
         return status("failed", state.get("error") or "")
-    if (directory / RUN_DIR / "checkpoint.pt").is_file():
-        return status("partial", "resumes from run/checkpoint.pt")
+    from disentbench.evaluation import row_runs
+
+    runs = [folder for folder, _ in row_runs(cell.model, directory / RUN_DIR)]
+    if any((folder / "checkpoint.pt").is_file() for folder in runs):
+        finished = sum((folder / "model.pt").is_file() for folder in runs)
+        return status("partial", "resumes from run/checkpoint.pt" if len(runs) == 1 else
+                      f"{finished} of {len(runs)} task runs finished; resumes from their checkpoints")
     return status("pending")
 
 
