@@ -52,7 +52,6 @@ def bootstrap_limits(preset: str) -> dict[str, int]:
     return dict(BOOTSTRAP_LIMITS.get(preset, BOOTSTRAP_LIMITS["reference"]))
 
 
-
 def smoke_models() -> tuple[str, ...]:
     """The models of the smoke tier: the ``ground-truth`` anchor, then every registered leaderboard model in
     registration order (read from the model registry, so a new model joins the tier by registering)."""

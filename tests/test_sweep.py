@@ -167,19 +167,19 @@ def test_cell_runs_once_and_its_row_lands_once(tmp_path, monkeypatch):
     assert sw.todo_cells(sweep, cells) == []
     # the row went missing after the record was written: added again from record.json, not re-evaluated
     lb.table_path(sweep.leaderboard, "custom").unlink()
-    from disentbench import evaluation
+    from disentbench.evaluation import runs
 
-    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: pytest.fail("re-evaluated"))
+    monkeypatch.setattr(runs, "evaluate", lambda *a, **k: pytest.fail("re-evaluated"))
     assert sc.run_cell(dirs[1]) == "done"
     assert [r["record_id"] for r in rows(sweep)] == [table[1]["record_id"]]
 
 
 def test_collapsed_record_is_the_cells_failure_with_its_message(tmp_path, monkeypatch):
     sweep, cells, dirs = prepare(write_grid(tmp_path))
-    from disentbench import evaluation
+    from disentbench.evaluation import runs
 
-    real = evaluation.evaluate
-    monkeypatch.setattr(evaluation, "evaluate", lambda *a, **k: {**real(*a, **k), "collapsed_dimensions": [0]})
+    real = runs.evaluate
+    monkeypatch.setattr(runs, "evaluate", lambda *a, **k: {**real(*a, **k), "collapsed_dimensions": [0]})
     with pytest.raises(lb.LeaderboardError, match=r"1 of \d+ code dimensions collapsed"):
         sc.run_cell(dirs[0])
     state = sc.read_state(dirs[0])

@@ -38,6 +38,7 @@ from disentbench.evaluation.record import (
 )
 from disentbench.evaluation.aggregate import aggregate_records
 from disentbench.evaluation.runs import (
+    evaluate_row,
     evaluate_run,
     evaluate_tasks,
     is_trained,
@@ -77,6 +78,7 @@ __all__ = [
     "config_hash",
     "encode",
     "evaluate",
+    "evaluate_row",
     "evaluate_run",
     "evaluate_tasks",
     "file_sha256",

@@ -134,7 +134,14 @@ def evaluate_run(model_file: Path, model: str, dataset: str, seed: int, tier: st
     evaluation settings, e.g. ``bootstrap_resamples=0``): one record, or for a mean-over-tasks model the mean record
     of its task runs."""
     protocol(tier)  # an unknown tier is an error here
-    settings = evaluation_settings(tier, **settings)
+    return evaluate_row(model_file, model, dataset, seed=seed, tier=tier, progress=progress,
+                        **evaluation_settings(tier, **settings))
+
+
+def evaluate_row(model_file: Path, model: str, dataset: str, *, seed: int, tier: str | None, progress: bool = False,
+                 **settings) -> dict:
+    """The record of one row with these evaluation ``settings``: :func:`evaluate` of ``model_file``, or for a
+    mean-over-tasks model the mean record of its task runs (:func:`evaluate_tasks`)."""
     if mean_over_tasks(model):
         return evaluate_tasks(model_file, model, dataset, seed=seed, tier=tier, progress=progress, **settings)
     return evaluate(model_file, dataset, seed=seed, tier=tier, name=model, progress=progress, **settings)

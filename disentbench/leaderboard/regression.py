@@ -56,9 +56,8 @@ def baseline_path(directory: Path, tier: str, model: str, dataset: str, seed: in
     return Path(directory) / BASELINES / platform_key() / f"{tier}_{model}_{dataset}_{seed}.json"
 
 
-def _table_reference(directory: Path, tier: str, preset: str, model: str, dataset: str, seed: int):
+def _table_reference(table, preset: str, model: str, dataset: str, seed: int):
     """(metric -> float or None, dataset version, where) from the tier's table, or None without a row."""
-    table = read_table(table_path(Path(directory), tier))
     rows = [r for r in table.rows if (r["model"], r["dataset"], r["seed"], r["preset"]) == (model, dataset, str(seed), preset)]
     if not rows:
         return None
@@ -109,11 +108,12 @@ def regression_check(directory: Path, *, tier: str = "smoke", subset: str = "ci"
     if write_baseline and on_table:
         report.failures.append(f"this process runs the table's kernel {TABLE_BLAS_KERNEL}: the table is its reference")
         return report
+    table = read_table(table_path(Path(directory), tier)) if on_table else None
     plan = []
     for model, dataset, seed in CI_SUBSETS[subset]:
         path = baseline_path(directory, tier, model, dataset, seed)
         reference = None if write_baseline else (
-            _table_reference(directory, tier, preset, model, dataset, seed) if on_table else _baseline_reference(path))
+            _table_reference(table, preset, model, dataset, seed) if on_table else _baseline_reference(path))
         if reference is None and not write_baseline:
             report.failures.append(
                 f"{model}/{dataset}/seed {seed}: no committed reference for platform {platform_key()} ("

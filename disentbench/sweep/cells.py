@@ -139,13 +139,9 @@ def _evaluate_and_add(cell: Cell, directory: Path, model_file: Path, leaderboard
     path = directory / RECORD_FILE
     if path.is_file():
         record = load_record(path)
-    elif ev.mean_over_tasks(cell.model):
-        record = ev.evaluate_tasks(model_file, cell.model, cell.dataset, seed=cell.seed,
-                                   tier=cell.spec["record_tier"], **cell.spec["evaluation"])
-        ev.write_record(record, path)
     else:
-        record = ev.evaluate(model_file, cell.dataset, seed=cell.seed, tier=cell.spec["record_tier"], name=cell.model,
-                             progress=False, **cell.spec["evaluation"])
+        record = ev.evaluate_row(model_file, cell.model, cell.dataset, seed=cell.seed, tier=cell.spec["record_tier"],
+                                 **cell.spec["evaluation"])
         ev.write_record(record, path)
     tier = cell.spec["record_tier"]
     if row_key(cell) in table_keys(leaderboard, tier):
