@@ -27,7 +27,7 @@ class Deviation:
 
 
 def format_value(value: Any) -> str:
-    """A setting as the table writes it: floats in ``%g`` form, ``0`` subset as ``all``, other values as written."""
+    """A setting as the table writes it: floats in ``%g`` form, booleans in TOML spelling, lists element-wise."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -38,6 +38,7 @@ def format_value(value: Any) -> str:
 
 
 def _settings(spec: dict) -> dict[str, Any]:
+    """The budget (subset ``0`` as ``all``) and the model config of a run spec, as one mapping."""
     budget = {k: spec[k] for k in BUDGET_KEYS if k != "subset"}
     subset = spec["data"]["subset"]
     return {"subset": subset if subset else "all", **budget, **spec["config"]}
