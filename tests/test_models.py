@@ -252,7 +252,7 @@ AUTO_ENCODERS = [m.name for m in list_models(family="auto-encoder")]
 
 @pytest.mark.parametrize("name", AUTO_ENCODERS)
 def test_smoke_auto_encoders_start_from_a_code_that_varies_with_the_image(name):
-    """PyTorch's default init shrinks the across-image spread ~3x per tanh conv layer (the code's std ~0.002 after
+    """PyTorch's default init shrinks the across-image spread ~2x per tanh conv layer (the code's std ~0.002 after
     six): the decoder then learns the mean image and the code collapses in the smoke budget. The smoke tier's He
     init keeps the spread (docs/training.md, smoke deviations)."""
     images = torch.rand(64, 3, 64, 64, generator=torch.Generator().manual_seed(0))

@@ -39,9 +39,8 @@ def format_value(value: Any) -> str:
 
 def _settings(spec: dict) -> dict[str, Any]:
     """The budget (subset ``0`` as ``all``) and the model config of a run spec, as one mapping."""
-    budget = {k: spec[k] for k in BUDGET_KEYS if k != "subset"}
-    subset = spec["data"]["subset"]
-    return {"subset": subset if subset else "all", **budget, **spec["config"]}
+    return {"subset": spec["data"]["subset"] or "all", "epochs": spec["epochs"], "batch_size": spec["batch_size"],
+            **spec["config"]}
 
 
 def model_deviations(model: str, tier: str = "smoke", base: str = "paper") -> list[Deviation]:
