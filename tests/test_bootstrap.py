@@ -201,3 +201,33 @@ def test_cli_bootstrap_flags(tmp_path, capsys):
     assert "interval" not in capsys.readouterr().out and "intervals" not in ev.read_record(out)
     assert main([*args, "--bootstrap", "-2"]) == 2
     assert "bootstrap resamples must be an integer >= 0" in capsys.readouterr().err
+
+
+def test_mean_of_records_gets_the_bootstrap_of_the_mean_from_their_replicates():
+    """Two 'members' scored on the same rows with the same seed: replicate b of their mean is the mean statistic
+    recomputed on resample b's rows, and the interval is the percentile interval of those means."""
+    rng = np.random.default_rng(5)
+    factors, code_a = correlated_pair(300, 0.6, rng)
+    code_b = code_a + rng.normal(0.0, 2.0, size=code_a.shape)  # a noisier member on the same rows
+    members = [spearman_intervals(factors, c, resamples=25, level=0.9, seed=2) for c in (code_a, code_b)]
+    points = [compute_metrics(factors, c, ["spearman"], random_state=2)["spearman"].scores for c in (code_a, code_b)]
+    mean_point = {k: (points[0][k] + points[1][k]) / 2 for k in points[0]}
+    result = bs.mean_replicates([m.info() for m in members], mean_point)
+    direct = []
+    for b in range(25):
+        rows = bs.resample_rows(len(factors), 2, b)
+        scores = [compute_metrics(factors[rows], c[rows], ["spearman"], random_state=2)["spearman"].scores["spearman.mean"]
+                  for c in (code_a, code_b)]
+        direct.append((scores[0] + scores[1]) / 2)
+    assert result.replicates["spearman.mean"] == pytest.approx(direct, abs=1e-12)
+    assert result.intervals["spearman.mean"] == pytest.approx(bs.percentile_interval(direct, 0.9), abs=1e-12)
+    assert result.metrics == {"spearman": 25} and (result.seed, result.level, result.resamples) == (2, 0.9, 25)
+    lows = [m.intervals["spearman.mean"][0] for m in members]
+    assert min(lows) < result.intervals["spearman.mean"][0]  # the mean's interval lies between the members'
+    # a failed replicate of one member leaves that replicate of the mean out; other seeds share no resamples
+    blocks = [m.info() for m in members]
+    blocks[1]["replicates"]["spearman.mean"][3] = None
+    assert bs.mean_replicates(blocks, mean_point).replicates["spearman.mean"][3] is None
+    other = spearman_intervals(factors, code_b, resamples=25, level=0.9, seed=3)
+    assert bs.mean_replicates([members[0].info(), other.info()], mean_point) is None
+    assert bs.mean_replicates([{k: v for k, v in blocks[0].items() if k != "replicates"}, blocks[1]], mean_point) is None

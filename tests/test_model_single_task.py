@@ -105,7 +105,23 @@ def test_the_row_record_is_the_mean_of_the_task_records_and_validates(tmp_path, 
                                    "record_ids": [m["record_id"] for m in members]}
     assert record["model_source"]["path"] == str(row) and record["record_id"] not in record["aggregate"]["record_ids"]
     assert "intervals" not in record and (record["seed"], record["tier"], record["model"]) == (0, "smoke", "single-task")
-    lb.add_records([record], tmp_path / "v1")  # a valid leaderboard row
+    lb.add_records([record], tmp_path / f"v{lb.LEADERBOARD_VERSION}")  # a valid leaderboard row
+
+
+def test_the_row_record_carries_the_bootstrap_interval_of_the_mean(tmp_path, cheap_smoke, monkeypatch):
+    """With the bootstrap on, the members share resample b (same points, same seed), so the row's replicate b is
+    the mean of theirs and its interval comes from those means."""
+    monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {**CHEAP, "bootstrap_resamples": 12, "bootstrap_level": 0.9})
+    row = fake_row(tmp_path / "row")
+    record = ev.evaluate_run(row, "single-task", "toy", 0, "smoke")
+    ev.validate_record(record, "aggregate")
+    members = [ev.read_record(ev.task_dir(row, k) / "record.json") for k in range(N_TASKS)]
+    assert set(record["intervals"]) == set(record["metrics"]) == set(members[0]["intervals"])
+    for key, (low, high) in record["intervals"].items():
+        means = np.mean([m["bootstrap"]["replicates"][key] for m in members], axis=0)
+        assert record["bootstrap"]["replicates"][key] == pytest.approx(means, abs=1e-12)
+        assert [low, high] == pytest.approx(np.quantile(means, [0.05, 0.95]), abs=1e-12)
+    assert record["bootstrap"]["metrics"] == {"mig": 12, "modularity": 12} and record["bootstrap"]["level"] == 0.9
 
 
 def test_multitask_rmse_of_the_row_is_the_mean_of_each_task_models_rmse(tmp_path, cheap_smoke):
@@ -159,7 +175,7 @@ def test_populate_writes_the_mean_row_and_keeps_one_run_rows(tmp_path, cheap_smo
         return fake_row(run_dir) if ev.mean_over_tasks(model) else random_checkpoint(run_dir / "model.pt", seed=seed)
 
     monkeypatch.setattr(ev, "train_run", fake_train)
-    board, runs = tmp_path / "v1", tmp_path / "runs"
+    board, runs = tmp_path / f"v{lb.LEADERBOARD_VERSION}", tmp_path / "runs"
     argv = ["leaderboard", "populate", "--dir", str(board), "--models", "single-task,random", "--datasets", "toy",
             "--seeds", "0", "--work-dir", str(runs)]
     assert main(argv) == 0 and trained == ["single-task", "random"]
@@ -202,7 +218,8 @@ def test_a_sweep_cell_of_single_task_trains_every_task_and_resumes(tmp_path, mon
 
     grid = tmp_path / "grid.toml"
     grid.write_text('tier = "smoke"\nmodels = ["single-task"]\ndatasets = ["dsprites-procedural"]\nseeds = [0]\n'
-                    'leaderboard = "lb/v1"\nwork_dir = "cells"\nthreads = 1\n'
+                    f'leaderboard = "lb/v{lb.LEADERBOARD_VERSION}"\n'
+                    'work_dir = "cells"\nthreads = 1\n'
                     '[evaluation]\nmetrics = "mig"\nn_points = 200\ntasks = false\nbootstrap_resamples = 0\n')
     sweep = sw.load_sweep(grid)
     (cell,) = sw.expand(sweep)

@@ -13,8 +13,13 @@ The aggregate is a score record of the same format (:data:`~disentbench.evaluati
 * identifiers (model, dataset, tier, seed, preset, versions, ...) must agree across members and are carried over;
   ``model_source.sha256`` is the SHA-256 of the members' model hashes joined by ``|``; ``collapsed_dimensions`` is
   the union over members (a row with any collapsed task model is refused by ``leaderboard add`` unless forced);
-  each member's warnings are kept, prefixed with its task. No ``intervals``: the members' bootstrap intervals are
-  over evaluated points of one model each and stay in the member records; ``metric_details`` stay there too.
+  each member's warnings are kept, prefixed with its task; ``metric_details`` stay in the member records;
+* ``intervals`` and ``bootstrap``: the percentile-bootstrap interval of each mean over the evaluated points. The
+  members are evaluated on the same points with the same seed, so resample b draws the same rows for each of them
+  and the mean of their b-th replicates is the b-th replicate of the mean
+  (:func:`disentbench.evaluation.bootstrap.mean_replicates`). Like a single record's interval it describes the
+  sampling of points, not the spread over tasks (``aggregate.std``). Left out when the members carry no
+  replicates or do not share their resamples.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from disentbench.evaluation.bootstrap import mean_replicates
 from disentbench.evaluation.record import RECORD_FORMAT, RECORD_FORMAT_VERSION, _record_id
 from disentbench.evaluation.sources import EvaluationError
 
@@ -119,4 +125,18 @@ def aggregate_records(records: Sequence[dict[str, Any]], paths: Sequence[Path], 
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "warnings": warnings,
         "elapsed_s": round(sum(r.get("elapsed_s", 0.0) for r in records), 3),
+        **mean_intervals(records, metrics),
     }
+
+
+def mean_intervals(records: Sequence[dict[str, Any]], metrics: dict[str, float]) -> dict[str, Any]:
+    """``intervals`` and ``bootstrap`` of the mean record from the members' replicates (empty when they have none
+    or do not share their resamples; see the module docstring)."""
+    blocks = [r.get("bootstrap") for r in records]
+    result = None if any(b is None for b in blocks) else mean_replicates(blocks, metrics)
+    if result is None:
+        return {}
+    excluded = sorted(set(metrics) - set(result.intervals))
+    result.excluded = excluded
+    result.elapsed_s = sum(b.get("elapsed_s", 0.0) for b in blocks)
+    return {"intervals": result.intervals, "bootstrap": result.info()}

@@ -58,7 +58,8 @@ STREAM = 0x626F6F74
 class BootstrapResult:
     """Intervals per score key (``[low, high]``, ``None`` for an end that could not be computed) and the record's
     ``bootstrap`` block: settings, resamples per metric, bias per key, failures, first error per failing metric,
-    seconds."""
+    seconds, and the replicates (per key, resample b's score at position b; ``None`` where it failed), from which
+    the interval of a mean of records that share the resamples is computed (:func:`mean_replicates`)."""
 
     intervals: dict[str, list[float | None]]
     resamples: int
@@ -71,6 +72,7 @@ class BootstrapResult:
     seconds: dict[str, float] = field(default_factory=dict)
     excluded: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    replicates: dict[str, list[float | None]] = field(default_factory=dict)
 
     def info(self) -> dict[str, Any]:
         """The record's ``bootstrap`` block (JSON-ready)."""
@@ -80,6 +82,7 @@ class BootstrapResult:
             "failed": dict(self.failed),
             "errors": dict(self.errors), "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "elapsed_s": round(self.elapsed_s, 3),
+            "replicates": {k: list(v) for k, v in self.replicates.items()},
         }
 
     def warnings(self) -> list[str]:
@@ -160,7 +163,7 @@ def bootstrap(
     active = {name: b for name, b in plan.items() if b > 0}
     skipped = [key for name, b in plan.items() if b == 0 for key in point[name]]
     estimates = {key: value for name in active for key, value in point[name].items()}
-    values: dict[str, list[float]] = {key: [] for key in estimates}
+    values: dict[str, list[float | None]] = {key: [] for key in estimates}
     result = BootstrapResult({}, resamples, float(level), int(seed), active, failed=dict.fromkeys(active, 0),
                              seconds=dict.fromkeys(active, 0.0), excluded=[*excluded, *skipped])
     for index in range(max(active.values(), default=0)):
@@ -175,9 +178,37 @@ def bootstrap(
                 scores = {}
             result.seconds[name] += time.perf_counter() - tick
             for key in point[name]:
-                if key in scores:
-                    values[key].append(scores[key])
-    result.intervals = {key: percentile_interval(v, level) for key, v in values.items()}
-    result.bias = {key: replicate_bias(v, estimates[key]) for key, v in values.items()}
+                values[key].append(float(scores[key]) if key in scores else None)
+    result.replicates = values
+    finite = {key: [v for v in replicates if v is not None] for key, replicates in values.items()}
+    result.intervals = {key: percentile_interval(v, level) for key, v in finite.items()}
+    result.bias = {key: replicate_bias(v, estimates[key]) for key, v in finite.items()}
     result.elapsed_s = time.perf_counter() - start
+    return result
+
+
+def mean_replicates(blocks: Sequence[Mapping[str, Any]], point: Mapping[str, float]) -> BootstrapResult | None:
+    """The bootstrap of a mean of records from their ``bootstrap`` blocks, or None when they do not share resamples.
+
+    Records evaluated on the same points with the same seed draw the same rows in resample b (``resample_rows``),
+    so the mean over records of their b-th replicates is the b-th replicate of the mean score under joint row
+    resampling; the interval of ``point[key]`` (the mean) is the percentile interval of those means. Replicate b
+    of a key is missing where any record's is (failed, or fewer resamples); keys some record lacks are left out.
+    """
+    shared = {(b.get("method"), b.get("resamples"), b.get("level"), b.get("seed")) for b in blocks}
+    if not blocks or len(shared) != 1 or any("replicates" not in b for b in blocks):
+        return None
+    first = blocks[0]
+    metrics = {name: min(b["metrics"].get(name, 0) for b in blocks) for name in first["metrics"]}
+    result = BootstrapResult({}, first["resamples"], first["level"], first["seed"],
+                             {name: n for name, n in metrics.items() if n > 0})
+    for key in (k for k in first["replicates"] if k in point and all(k in b["replicates"] for b in blocks)):
+        columns = [b["replicates"][key] for b in blocks]
+        length = min(len(c) for c in columns)
+        means = [None if any(c[i] is None for c in columns) else float(np.mean([c[i] for c in columns]))
+                 for i in range(length)]
+        result.replicates[key] = means
+        finite = [v for v in means if v is not None]
+        result.intervals[key] = percentile_interval(finite, result.level)
+        result.bias[key] = replicate_bias(finite, point[key])
     return result
