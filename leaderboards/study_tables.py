@@ -1,7 +1,7 @@
 """Print the seed-004 comparisons of leaderboards/README.md from a tier's CSV (mean ± sample std over seeds), built
 from :func:`disentbench.leaderboard.summary` and :func:`disentbench.leaderboard.compare`.
 
-    .venv/bin/python leaderboards/study_tables.py [leaderboards/v1/smoke.csv]
+    .venv/bin/python leaderboards/study_tables.py [leaderboards/v<N>/smoke.csv]   # default: the current version
 
 1. The ordering claim (Table 5): multi-head > one-head > single-task > random on MIG and DCI, with the
    ground-truth codes beside them as the upper anchor. "ordering holds?" tests each adjacent pair of the ordering
@@ -143,4 +143,4 @@ def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "v1" / "smoke.csv")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else lb.version_dir(Path(__file__).parent) / "smoke.csv")

@@ -29,12 +29,12 @@ def test_demo_end_to_end_wiring(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ev, "train_run", fake_train)
     monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig,modularity", "preset": "fast", "n_points": 400})
     monkeypatch.setenv("DISENTBENCH_CACHE", str(tmp_path / "cache"))
-    board = tmp_path / "lb" / "v1"
+    board = tmp_path / "lb" / f"v{lb.LEADERBOARD_VERSION}"
     committed = {
         "record_id": "c0ffee" * 3, "model": "one-head", "model_config_hash": "ab" * 8,
         "dataset": "dsprites-procedural", "dataset_version": "1", "tier": "smoke", "seed": 0, "preset": "fast",
         "metrics": {"mig.score": 0.123456, "modularity.score": 0.05}, "disentbench_version": "0.1.0",
-        "metric_definitions_version": "1", "leaderboard_version": "1", "commit": "unknown",
+        "metric_definitions_version": "1", "leaderboard_version": lb.LEADERBOARD_VERSION, "commit": "unknown",
         "created": "2026-11-22T07:00:00Z",
     }
     lb.add_records([committed], board)

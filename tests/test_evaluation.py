@@ -94,7 +94,7 @@ def test_torchscript_perfect_encoder_scores_high_and_is_cached(tmp_path, toy, ca
     assert second["record_id"] == first["record_id"]
     for key in ("leaderboard_version", "metric_definitions_version", "disentbench_version", "commit", "created"):
         assert second[key]
-    lb.add_records([first], tmp_path / "v1")  # a record is a valid leaderboard row
+    lb.add_records([first], tmp_path / f"v{lb.LEADERBOARD_VERSION}")  # a record is a valid leaderboard row
 
 
 def test_seeded_sample_is_deterministic_and_covers_without_repeats():
@@ -206,7 +206,7 @@ def test_cli_evaluate_writes_record_and_leaderboard(tmp_path, toy, cache, monkey
 
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
     model = script(BandMeans(), tmp_path / "enc.pt")
-    out, board = tmp_path / "rec.json", tmp_path / "lb" / "v1"
+    out, board = tmp_path / "rec.json", tmp_path / "lb" / f"v{lb.LEADERBOARD_VERSION}"
     argv = ["evaluate", "--model", str(model), "--dataset", "toy", "--metrics", "mig", "--n-points", "0",
             "--out", str(out), "--leaderboard", str(board), "--name", "bands", "--tier", "smoke", "--quiet"]
     assert main(argv) == 0
@@ -234,7 +234,7 @@ def test_regression_check_passes_on_identical_rerun_and_flags_drift(tmp_path, to
     import disentbench.leaderboard.regression as regression
 
     monkeypatch.setattr(regression, "blas_kernels", lambda: [tiers.TABLE_BLAS_KERNEL])
-    board = tmp_path / "v1"
+    board = tmp_path / f"v{lb.LEADERBOARD_VERSION}"
     ckpt = fake_train("random", "toy", 0, "smoke", tmp_path / "committed")
     lb.add_records([ev.evaluate_run(ckpt, "random", "toy", 0, "smoke")], board)
 
@@ -279,7 +279,7 @@ def test_populate_adds_missing_rows_and_resumes(tmp_path, toy, cache, monkeypatc
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
     monkeypatch.setattr(ev, "train_run", fake_train)
     monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
-    board = tmp_path / "v1"
+    board = tmp_path / f"v{lb.LEADERBOARD_VERSION}"
     argv = ["leaderboard", "populate", "--dir", str(board), "--models", "random,ae", "--datasets", "toy",
             "--seeds", "0,1", "--work-dir", str(tmp_path / "runs")]
     assert main(argv + ["--limit", "3"]) == 0
@@ -319,7 +319,7 @@ def test_populate_scores_ground_truth_without_training_and_reevaluates_it(tmp_pa
 
     monkeypatch.setattr(disentbench.data, "get_dataset", lambda name: toy, raising=False)
     monkeypatch.setitem(tiers.TIER_PROTOCOLS, "smoke", {"metrics": "mig", "preset": "fast", "n_points": None})
-    board = tmp_path / "v1"
+    board = tmp_path / f"v{lb.LEADERBOARD_VERSION}"
     argv = ["leaderboard", "populate", "--dir", str(board), "--models", "ground-truth", "--datasets", "toy",
             "--seeds", "0", "--work-dir", str(tmp_path / "runs")]
     assert main(argv) == 0 and main(argv) == 0

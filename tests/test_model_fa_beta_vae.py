@@ -124,7 +124,7 @@ def test_the_representation_is_the_deterministic_posterior_mean(backbone_run):
 
 def test_the_record_and_the_rendered_table_say_supervised_pretrained(backbone_run, tmp_path):
     from disentbench import evaluation as ev
-    from disentbench.leaderboard import add_records, read_table, render_markdown
+    from disentbench.leaderboard import LEADERBOARD_VERSION, add_records, read_table, render_markdown
 
     assert get_model("fa-beta-vae").supervision == "supervised-pretrained" and get_model("fden").supervision == ""
     train(vae_spec(epochs=1), tmp_path / "vae", dataset=TinySquares(), upstream_path=backbone_run, progress=False)
@@ -135,9 +135,10 @@ def test_the_record_and_the_rendered_table_say_supervised_pretrained(backbone_ru
     for i, record in enumerate(records):
         ev.write_record(record, tmp_path / f"r{i}.json")
         assert ev.read_record(tmp_path / f"r{i}.json")["supervision"] == record["supervision"]
-    (tmp_path / "v1").mkdir()
-    add_records(records, tmp_path / "v1")
-    markdown = render_markdown(read_table(tmp_path / "v1" / "smoke.csv"))
+    board = tmp_path / f"v{LEADERBOARD_VERSION}"
+    board.mkdir()
+    add_records(records, board)
+    markdown = render_markdown(read_table(board / "smoke.csv"))
     assert "| fa-beta-vae (supervised-pretrained) | 0 |" in markdown and "| fa-backbone | 0 |" in markdown
     assert "`(supervised-pretrained)`: its representation builds on a stage trained on the factor labels." in markdown
 

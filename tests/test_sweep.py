@@ -26,7 +26,7 @@ def write_grid(tmp_path, body: str = "", *, models='["ground-truth"]', seeds="[0
         models = {models}
         datasets = ["dsprites-procedural"]
         seeds = {seeds}
-        leaderboard = "lb/v1"
+        leaderboard = "lb/v{lb.LEADERBOARD_VERSION}"
         work_dir = "cells"
         threads = 1
         retries = 1
@@ -111,7 +111,7 @@ def test_upstream_stage_is_not_rerun_once_its_dependents_have_rows(tmp_path):
     row = {"record_format": "disentbench-score-record", "record_format_version": 1, "record_id": "kf0123456789",
            "model": "kf", "model_config_hash": "ab" * 8, "dataset": "dsprites-procedural", "dataset_version": "1",
            "tier": "custom", "seed": 0, "preset": cells[1].spec["evaluation"]["preset"], "metrics": {"mig.score": 0.1},
-           "disentbench_version": "0.1.0", "metric_definitions_version": "1", "leaderboard_version": "1",
+           "disentbench_version": "0.1.0", "metric_definitions_version": "1", "leaderboard_version": lb.LEADERBOARD_VERSION,
            "commit": "unknown", "created": "2026-11-30T07:00:00Z"}
     lb.add_records([row], sweep.leaderboard)
     assert sw.todo_cells(sweep, cells) == []

@@ -40,7 +40,7 @@ from disentbench.metrics.registry import score_meaning
 
 #: version of the leaderboard protocol (directory ``v<LEADERBOARD_VERSION>``); bump when a metric
 #: definition, a default, a dataset version or the evaluation protocol changes (see CHANGELOG.md)
-LEADERBOARD_VERSION = "1"
+LEADERBOARD_VERSION = "2"
 
 ID_COLUMNS = ("record_id", "model", "model_config_hash", "dataset", "dataset_version", "tier", "seed", "preset")
 TRAILER_COLUMNS = ("disentbench_version", "metric_definitions_version", "leaderboard_version", "commit", "created")
@@ -332,7 +332,7 @@ def add_records(
     allow_collapsed: bool = False,
     timeout: float = 120.0,
 ) -> list[Path]:
-    """Append score records to their tier tables under ``directory`` (default ``leaderboards/v1``).
+    """Append score records to their tier tables under ``directory`` (default: the current version, ``leaderboards/v2``).
 
     Each record is validated; all records go in or none does. ``replace=True`` replaces an existing
     row of the same run (same model, dataset, version, tier, seed, preset) instead of failing. A record
