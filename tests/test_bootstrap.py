@@ -85,6 +85,9 @@ def test_limits_cap_resamples_and_exclude_metrics_capped_at_zero():
     assert bs.resample_plan(["sap"], 5, {"sap": 20}) == {"sap": 5}
     assert tiers.bootstrap_limits("fast")["dci"] > 0 and tiers.bootstrap_limits("reference")["dci"] == 0
     assert tiers.bootstrap_limits("dci_rf") == tiers.bootstrap_limits("reference")
+    narrow, wide = tiers.bootstrap_limits("fast", tiers.WIDE_CODE_DIM), tiers.bootstrap_limits("fast", 256)
+    assert narrow == tiers.bootstrap_limits("fast") and (wide["dci"], wide["sap"], wide["infomec"]) == (0, 10, 10)
+    assert tiers.bootstrap_limits("reference", 256)["explicitness"] == 10  # never raised above the preset's cap
     factors, codes = correlated_pair(300, 0.5, np.random.default_rng(0))
     point = {name: r.scores for name, r in compute_metrics(factors, codes, ["mig", "spearman"]).items()}
     result = bs.bootstrap(factors, codes, point, resamples=3, level=0.9, seed=0, preset="reference",

@@ -199,7 +199,7 @@ def evaluate(
     if bootstrap_resamples:
         boot = bootstrap(classes, codes, {k: r.scores for k, r in results.items()},
                          resamples=bootstrap_resamples, level=bootstrap_level, seed=seed, preset=preset,
-                         limits=bootstrap_limits(preset), excluded=[MULTITASK_KEY] if task_spec else [])
+                         limits=bootstrap_limits(preset, codes.shape[1]), excluded=[MULTITASK_KEY] if task_spec else [])
         warnings += boot.warnings()
     tier = tier or "custom"
     model_name = name or (source.model_type if source.kind in ("checkpoint", "safetensors") else source.path.stem)
