@@ -139,8 +139,10 @@ def test_confusion_objective_is_minimal_at_uniform_predictions_and_its_step_move
     adv_g = with_adv - grad_z(model)
     (own,) = torch.autograd.grad(terms["adv_y"], h_z, retain_graph=True)
     assert torch.allclose(adv_g, 0.25 * own, atol=1e-6)  # + λ_adv · CE(u, C_y): L_main descends on it
-    with torch.no_grad():
-        assert model.adversarial_terms(h_y, h_z - 1e-1 * adv_g, y, z)["adv_y"] < terms["adv_y"]
+    with torch.no_grad():  # a unit-length step: adv_y sits near its minimum log 3, where the raw gradient is tiny
+        step = 1e-1 * adv_g / adv_g.norm()
+        assert model.adversarial_terms(h_y, h_z - step, y, z)["adv_y"] < terms["adv_y"]
+        assert model.adversarial_terms(h_y, h_z + step, y, z)["adv_y"] > terms["adv_y"]
     with pytest.raises(ValueError, match="adversarial_objective"):
         dualdis(adversarial_objective="reverse")
 
