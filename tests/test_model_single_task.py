@@ -160,6 +160,25 @@ def test_a_key_missing_in_one_task_record_is_left_out_and_said(tmp_path, cheap_s
         ev.aggregate_records(members, paths, row, labels)
 
 
+def test_counts_are_averaged_outside_the_metrics_so_the_row_joins_a_table(tmp_path, cheap_smoke):
+    """A mean of counts (7.9 active dimensions) is not a count: it goes to ``aggregate.count_means`` and the
+    row leaves the column empty (found on the first v2 single-task row, refused by the table's count check)."""
+    row = fake_row(tmp_path / "row")
+    members = [ev.evaluate(folder / "model.pt", "toy", seed=0, tier="smoke", name="single-task", progress=False,
+                           **tiers.evaluation_settings("smoke")) for folder, _ in ev.row_runs("single-task", row)]
+    for k, member in enumerate(members):
+        member["metrics"]["factor_vae.num_active_dims"] = 8.0 if k else 7.0
+    paths = [folder / "record.json" for folder, _ in ev.row_runs("single-task", row)]
+    record = ev.aggregate_records(members, paths, row, [f"task {k}" for k in range(N_TASKS)])
+    assert "factor_vae.num_active_dims" not in record["metrics"] and "mig.score" in record["metrics"]
+    assert record["aggregate"]["count_means"] == {"factor_vae.num_active_dims": pytest.approx(7.9)}
+    ev.validate_record(record, "aggregate")
+    lb.add_records([record], tmp_path / f"v{lb.LEADERBOARD_VERSION}")
+    with pytest.raises(lb.LeaderboardError, match="outside the declared range"):  # what the table refuses
+        lb.add_records([{**record, "seed": 1, "metrics": {**record["metrics"], "factor_vae.num_active_dims": 7.9}}],
+                       tmp_path / f"v{lb.LEADERBOARD_VERSION}")
+
+
 def test_an_unfinished_row_is_not_scored(tmp_path, cheap_smoke):
     row = fake_row(tmp_path / "row")
     (ev.task_dir(row, 6) / "model.pt").unlink()

@@ -3,7 +3,9 @@ run per task (model registry ``row="mean-over-tasks"``; seed 004's "single-mean"
 
 The aggregate is a score record of the same format (:data:`~disentbench.evaluation.record.RECORD_FORMAT_VERSION`):
 
-* ``metrics``: per score key, the mean over the member records (task order). A key missing from any member is left
+* ``metrics``: per score key, the mean over the member records (task order), counts excepted: a mean of counts
+  (``factor_vae.num_active_dims``, ...) is not a count, so it goes to ``aggregate.count_means`` and the row leaves
+  those columns empty (the members' records keep their counts). A key missing from any member is left
   out and named in ``warnings``. ``multitask.rmse`` keeps its per-record definition: the mean over task models of
   each model's Table-1 RMSE (heads trained on its frozen codes against *every* task of the evaluation's task set),
   and ``tasks.rmse_per_task`` is the element-wise mean of the members' lists, so its mean is again the score;
@@ -35,6 +37,7 @@ import numpy as np
 from disentbench.evaluation.bootstrap import mean_replicates
 from disentbench.evaluation.record import RECORD_FORMAT, RECORD_FORMAT_VERSION, _record_id
 from disentbench.evaluation.sources import EvaluationError
+from disentbench.metrics.registry import score_meaning
 
 #: record fields every member must share; the aggregate carries them as they are (those its first member has)
 IDENTITY_FIELDS = ("model", "model_config_hash", "dataset", "dataset_version", "tier", "seed", "preset")
@@ -88,7 +91,9 @@ def aggregate_records(records: Sequence[dict[str, Any]], paths: Sequence[Path], 
     run_dir = Path(run_dir)
     shared = {key: shared_value(records, key) for key in (*IDENTITY_FIELDS, *CODE_FIELDS, *PROVENANCE_FIELDS)
               if key in records[0]}
-    metrics, stds, missing = mean_scores(records)
+    means, stds, missing = mean_scores(records)
+    counts = [k for k in means if score_meaning(k).integer]
+    metrics = {k: v for k, v in means.items() if k not in counts}
     if not metrics:
         raise EvaluationError(f"{run_dir}: the task records share no score key to average")
     warnings = [f"{label}: {w}" for label, r in zip(labels, records) for w in r.get("warnings", [])]
@@ -106,7 +111,7 @@ def aggregate_records(records: Sequence[dict[str, Any]], paths: Sequence[Path], 
         "metrics": metrics,
         "aggregate": {"over": "tasks", "rule": "mean", "n": len(records),
                       "records": [Path(p).relative_to(run_dir).as_posix() for p in paths],
-                      "record_ids": member_ids, "std": stds},
+                      "record_ids": member_ids, "std": stds, "count_means": {k: means[k] for k in counts}},
         "model_source": {
             "path": str(run_dir),
             "kind": shared_value(records, "model_source.kind", [s["kind"] for s in sources]),
