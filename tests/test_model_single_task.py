@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -177,6 +178,28 @@ def test_counts_are_averaged_outside_the_metrics_so_the_row_joins_a_table(tmp_pa
     with pytest.raises(lb.LeaderboardError, match="outside the declared range"):  # what the table refuses
         lb.add_records([{**record, "seed": 1, "metrics": {**record["metrics"], "factor_vae.num_active_dims": 7.9}}],
                        tmp_path / f"v{lb.LEADERBOARD_VERSION}")
+
+
+def test_an_interrupted_row_evaluation_reuses_the_task_records_it_wrote(tmp_path, cheap_smoke, monkeypatch):
+    """Task records of the same model file (written after it) and settings are reused; a missing record, a
+    retrained model and other settings are evaluated again, and the row's record is the same."""
+    from disentbench.evaluation import runs
+
+    row = fake_row(tmp_path / "row")
+    first = ev.evaluate_run(row, "single-task", "toy", 0, "smoke")
+    calls = []
+    real = runs.evaluate
+    monkeypatch.setattr(runs, "evaluate", lambda path, *a, **kw: calls.append(path) or real(path, *a, **kw))
+    (ev.task_dir(row, 3) / "record.json").unlink()  # interrupted before task 3 was scored
+    model_5 = ev.task_dir(row, 5) / "model.pt"
+    later = (ev.task_dir(row, 5) / "record.json").stat().st_mtime + 5
+    os.utime(model_5, (later, later))  # task 5 retrained after its record was written
+    again = ev.evaluate_run(row, "single-task", "toy", 0, "smoke")
+    assert calls == [ev.task_dir(row, 3) / "model.pt", model_5]
+    assert again["metrics"] == first["metrics"] and again["record_id"] == first["record_id"]
+    calls.clear()
+    ev.evaluate_run(row, "single-task", "toy", 0, "smoke", bootstrap_resamples=3)  # other settings: all again
+    assert len(calls) == N_TASKS
 
 
 def test_an_unfinished_row_is_not_scored(tmp_path, cheap_smoke):

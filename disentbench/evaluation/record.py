@@ -230,6 +230,8 @@ def evaluate(
         "collapsed_dimensions": collapsed,
         "metric_details": {k: _details(r) for k, r in results.items()},
         "tasks": task_info,
+        "settings": requested_settings(metrics, n_points, tasks, task_epochs, bootstrap_resamples, bootstrap_level,
+                                       representation),
         "model_protocol": source.info.get("own_protocol"),
         "supervision": declared_supervision(source.model_type) if source.kind in ("checkpoint", "safetensors") else None,
         "disentbench_version": __version__,
@@ -242,6 +244,15 @@ def evaluate(
         "elapsed_s": round(time.perf_counter() - start, 3),
     }
     return record
+
+
+def requested_settings(metrics, n_points, tasks, task_epochs, bootstrap_resamples, bootstrap_level,
+                       representation) -> dict[str, Any]:
+    """The record's ``settings``: the evaluation settings as requested, in JSON form."""
+    return {"metrics": metrics if isinstance(metrics, str) else list(metrics), "n_points": n_points,
+            "tasks": None if tasks is None else str(tasks), "task_epochs": int(task_epochs),
+            "bootstrap_resamples": int(bootstrap_resamples), "bootstrap_level": float(bootstrap_level),
+            "representation": representation}
 
 
 def write_record(record: dict[str, Any], path: Path) -> Path:

@@ -9,16 +9,20 @@ finished task runs are kept, a partial one continues from its checkpoint.
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
 
 from disentbench.evaluation.aggregate import aggregate_records
-from disentbench.evaluation.record import evaluate, write_record
+from disentbench.evaluation.record import evaluate, read_record, requested_settings, write_record
 from disentbench.evaluation.sources import GROUND_TRUTH, EvaluationError
 from disentbench.tiers import evaluation_settings, protocol
 
 FINAL, RESUME, RECORD = "model.pt", "checkpoint.pt", "record.json"
+#: the evaluation settings a task record must share with the request to be reused (:func:`finished_record`)
+REQUESTED = ("metrics", "n_points", "tasks", "task_epochs", "bootstrap_resamples", "bootstrap_level", "representation")
+EVALUATE_DEFAULTS = {name: p.default for name, p in inspect.signature(evaluate).parameters.items()}
 
 
 def mean_over_tasks(model: str) -> bool:
@@ -114,7 +118,8 @@ def _train_one(cmd: list[str], folder: Path, what: str, quiet: bool) -> None:
 def evaluate_tasks(run_dir: Path, model: str, dataset: str, *, seed: int, tier: str | None, progress: bool = False,
                    **settings) -> dict:
     """Score every task run of a mean-over-tasks row in ``run_dir`` (``evaluate`` with ``settings``; each record
-    written to ``task_KK/record.json``) and return their mean record (:func:`aggregate_records`)."""
+    written to ``task_KK/record.json``, where a record an interrupted evaluation left for the same model file and
+    settings is reused) and return their mean record (:func:`aggregate_records`)."""
     runs = row_runs(model, run_dir)
     unfinished = [str(folder) for folder, _ in runs if not (folder / FINAL).is_file()]
     if unfinished:
@@ -122,10 +127,28 @@ def evaluate_tasks(run_dir: Path, model: str, dataset: str, *, seed: int, tier: 
                               f"(no {FINAL}), first {unfinished[0]}; train the row first (train_run resumes it)")
     records, paths = [], []
     for folder, _ in runs:
-        record = evaluate(folder / FINAL, dataset, seed=seed, tier=tier, name=model, progress=progress, **settings)
-        paths.append(write_record(record, folder / RECORD))
+        record = finished_record(folder, seed, tier, settings)
+        if record is None:
+            record = evaluate(folder / FINAL, dataset, seed=seed, tier=tier, name=model, progress=progress, **settings)
+            write_record(record, folder / RECORD)
+        paths.append(folder / RECORD)
         records.append(record)
     return aggregate_records(records, paths, Path(run_dir), [f"task {index}" for _, index in runs])
+
+
+def finished_record(folder: Path, seed: int, tier: str | None, settings: dict) -> dict | None:
+    """The task record in ``folder`` if an interrupted evaluation of the row already wrote it for this model file
+    (written after it) with the same seed, tier and settings; else None (it is evaluated again)."""
+    path, model_file = folder / RECORD, folder / FINAL
+    if not path.is_file() or path.stat().st_mtime < model_file.stat().st_mtime:
+        return None
+    record = read_record(path)
+    wanted = {k: settings.get(k, EVALUATE_DEFAULTS[k]) for k in REQUESTED}
+    preset = settings.get("preset", EVALUATE_DEFAULTS["preset"])
+    same = (record.get("settings") == requested_settings(**wanted) and record["seed"] == seed
+            and record["tier"] == (tier or "custom") and record["preset"] == preset
+            and record["model_source"]["path"] == str(model_file))
+    return record if same else None
 
 
 def evaluate_run(model_file: Path, model: str, dataset: str, seed: int, tier: str, *, progress: bool = False,
