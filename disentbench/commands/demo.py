@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="training / evaluation seed (default 0)")
     parser.add_argument("--work-dir", type=Path, default=Path("runs/demo"), help="where the run goes (default runs/demo)")
-    parser.add_argument("--leaderboard", type=Path, default=None, help="leaderboard directory (default: the current version, leaderboards/v2)")
+    parser.add_argument("--leaderboard", type=Path, default=None, help="leaderboard directory (default: the current version's, leaderboards/v<N>)")
     parser.set_defaults(func=run)
 
 

@@ -8,6 +8,10 @@ from pathlib import Path
 from disentbench.tiers import CI_SUBSETS, TIERS
 
 
+#: ``--dir`` of every subcommand
+DIR_HELP = "leaderboard version directory (default: the current version's, leaderboards/v<N>)"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "leaderboard",
@@ -18,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     add = sub.add_parser("add", help="append score records (JSON from `disentbench evaluate --out`)")
     add.add_argument("records", nargs="+", type=Path, metavar="RECORD", help="score-record JSON files")
-    add.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default: the current version, leaderboards/v2)")
+    add.add_argument("--dir", type=Path, default=None, help=DIR_HELP)
     add.add_argument("--replace", action="store_true", help="replace an existing row of the same run")
     add.add_argument("--no-render", action="store_true", help="do not re-render the Markdown tables and charts")
     add.add_argument("--force-collapsed", action="store_true",
@@ -26,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.set_defaults(func=_add)
 
     render = sub.add_parser("render", help="render Markdown tables (mean ± std over seeds) and PNG charts")
-    render.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default: the current version, leaderboards/v2)")
+    render.add_argument("--dir", type=Path, default=None, help=DIR_HELP)
     render.add_argument("--no-charts", action="store_true", help="Markdown only")
     render.set_defaults(func=_render)
 
@@ -34,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="validate the tables; with --subset ci, retrain and re-evaluate a fixed subset and compare",
     )
-    check.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default: the current version, leaderboards/v2)")
+    check.add_argument("--dir", type=Path, default=None, help=DIR_HELP)
     check.add_argument("--tier", default=None, help="only this tier's table")
     check.add_argument(
         "--subset",
@@ -53,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "populate",
         help="train + evaluate the reference models of a tier and add the missing rows (resumable)",
     )
-    pop.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default: the current version, leaderboards/v2)")
+    pop.add_argument("--dir", type=Path, default=None, help=DIR_HELP)
     pop.add_argument("--tier", choices=TIERS, default="smoke", help="tier (default smoke)")
     pop.add_argument("--models", default=None, help="comma-separated models (default: the smoke tier's)")
     pop.add_argument("--datasets", default=None, help="comma-separated datasets (default: the three procedural ones)")
@@ -77,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmp.add_argument("--metric", required=True, help="a metric column with a better direction (e.g. mig.score)")
     cmp.add_argument("--dataset", default=None, help="only this dataset (default: every dataset of the table)")
     cmp.add_argument("--tier", default="smoke", help="the tier's table (default smoke)")
-    cmp.add_argument("--dir", type=Path, default=None, help="leaderboard version directory (default: the current version, leaderboards/v2)")
+    cmp.add_argument("--dir", type=Path, default=None, help=DIR_HELP)
     cmp.add_argument("--alpha", type=float, default=0.05,
                      help="significance level of the one-sided test (default 0.05)")
     cmp.set_defaults(func=_compare)

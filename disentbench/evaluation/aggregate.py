@@ -141,7 +141,6 @@ def mean_intervals(records: Sequence[dict[str, Any]], metrics: dict[str, float])
     result = None if any(b is None for b in blocks) else mean_replicates(blocks, metrics)
     if result is None:
         return {}
-    excluded = sorted(set(metrics) - set(result.intervals))
-    result.excluded = excluded
+    result.excluded = sorted(set(metrics) - set(result.intervals))
     result.elapsed_s = sum(b.get("elapsed_s", 0.0) for b in blocks)
     return {"intervals": result.intervals, "bootstrap": result.info()}

@@ -332,7 +332,7 @@ def add_records(
     allow_collapsed: bool = False,
     timeout: float = 120.0,
 ) -> list[Path]:
-    """Append score records to their tier tables under ``directory`` (default: the current version, ``leaderboards/v2``).
+    """Append score records to their tier tables under ``directory`` (default: the current version's, :func:`version_dir`).
 
     Each record is validated; all records go in or none does. ``replace=True`` replaces an existing
     row of the same run (same model, dataset, version, tier, seed, preset) instead of failing. A record
