@@ -16,16 +16,21 @@ high and its replicates lie below its point estimate. The record's ``bias`` (mea
 estimate, the bootstrap's estimate of the estimator's bias) says how far.
 
 Randomness: resample b is drawn by ``numpy.random.default_rng(SeedSequence([seed, STREAM, b]))``, a generator of
-its own that no metric shares, so resample b is the same whatever B or the metric selection, and the point
-estimates (computed before, from their own generators) cannot move.
+its own that no metric shares, so resample b is the same whatever B or the metric selection (metrics with the
+same split share it), and the point estimates (computed before, from their own generators) cannot move.
 
 What row resampling does to each family:
 
 * information metrics (histogram MI: MIG, MIG-sup, JEMMIG, DCIMIG, modularity, InfoMEC; Spearman, MCC) are plug-in
   statistics of the resample: the textbook case.
-* predictor metrics (DCI, SAP, explicitness) split the resample into train and test rows; a row drawn twice can
-  fall on both sides, so a predictor that memorises rows scores higher on a resample's test split than on the
-  sample's (a leak), and the interval of a test accuracy can lie above its point estimate for such codes.
+* predictor metrics (DCI, SAP, explicitness: those with ``n_train`` and ``n_test`` settings) split their rows into
+  train and test rows by the first draw of their ``random_state`` generator (:func:`predictor_split`). Their
+  resamples keep that split (:func:`split_resample_rows`): the positions of the sample's train rows get a draw
+  with replacement from its train rows, those of its test rows a draw from its test rows, so the metric's own split
+  of the resample puts resampled train rows in train and resampled test rows in test (the bootstrap of a two-sample
+  statistic: Efron & Tibshirani 1993, sec. 8.3). Resampling the whole table instead lets a row drawn twice fall on
+  both sides, and a predictor that memorises rows then scores higher on a resample's test split than on the
+  sample's: the interval of DCI's informativeness (GBT) sat entirely above its point estimate that way.
 * interventional metrics (FactorVAE, BetaVAE, IRS) group rows by factor value and draw within a group with
   replacement (:class:`disentbench.metrics._groups.FactorGroups`); on a resample they draw from the resample's
   groups, i.e. from the empirical conditional distribution the bootstrap puts in place of the population (the
@@ -110,6 +115,31 @@ def resample_rows(n_rows: int, seed: int, index: int) -> np.ndarray:
     return rng.integers(0, n_rows, size=n_rows)
 
 
+def split_resample_rows(n_rows: int, split: tuple[np.ndarray, np.ndarray], seed: int, index: int) -> np.ndarray:
+    """Row indices of resample ``index`` that keep ``split`` = (train rows, test rows): position ``train[i]`` gets a
+    draw with replacement from ``train``, position ``test[i]`` one from ``test``, other positions their own row."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), STREAM, int(index)]))
+    rows = np.arange(n_rows)
+    for part in split:
+        rows[part] = part[rng.integers(0, len(part), size=len(part))]
+    return rows
+
+
+def predictor_split(name: str, n_rows: int, preset: str, seed: int,
+                    overrides: Mapping[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The (train, test) rows that metric ``name`` uses on ``n_rows`` rows under ``preset`` (then ``overrides``) and
+    ``random_state`` = ``seed`` (the first draw of its generator), or None for a metric without ``n_train`` and
+    ``n_test`` settings."""
+    from disentbench.metrics import get_metric
+    from disentbench.metrics._validation import rng_from, train_test_indices
+
+    info = get_metric(name)
+    settings = {**info.defaults, **info.settings_for(preset), **(overrides or {})}
+    if not {"n_train", "n_test"} <= settings.keys():
+        return None
+    return train_test_indices(n_rows, settings["n_train"], settings["n_test"], rng_from(seed), metric=name)
+
+
 def _finite(values: Sequence[float]) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     return values[np.isfinite(values)]
@@ -130,13 +160,14 @@ def percentile_interval(values: Sequence[float], level: float) -> list[float | N
     return [float(low), float(high)]
 
 
-def _replicate(factors, codes, name: str, preset: str, seed: int, discrete) -> dict[str, float]:
+def _replicate(factors, codes, name: str, preset: str, seed: int, discrete, overrides) -> dict[str, float]:
     """One metric's scores on one resample (its warnings silenced: the point estimate already reported them)."""
     from disentbench.metrics import compute_metrics
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return compute_metrics(factors, codes, [name], preset=preset, random_state=seed, discrete=discrete)[name].scores
+        return compute_metrics(factors, codes, [name], preset=preset, random_state=seed, discrete=discrete,
+                               overrides={name: overrides} if overrides else None)[name].scores
 
 
 def bootstrap(
@@ -150,12 +181,14 @@ def bootstrap(
     preset: str,
     limits: Mapping[str, int] | None = None,
     discrete=None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
     excluded: Sequence[str] = (),
 ) -> BootstrapResult:
     """Percentile-bootstrap intervals of the scores in ``point`` (metric -> its point estimates, score key ->
-    value) with ``resamples`` resamples per metric, capped by ``limits`` (see the module docstring).
-    Resample b is shared by every metric with more than b resamples. ``excluded``: other score keys of the record
-    left without an interval; the keys of metrics capped at 0 join them."""
+    value) with ``resamples`` resamples per metric, capped by ``limits`` (see the module docstring); ``preset``,
+    ``discrete`` and ``overrides`` (metric -> settings) are those the point estimates were computed with.
+    Resample b is shared by every metric with more than b resamples and the same split. ``excluded``: other score
+    keys of the record left without an interval; the keys of metrics capped at 0 join them."""
     check_settings(resamples, level)
     start = time.perf_counter()
     factors, codes = np.asarray(factors), np.asarray(codes)
@@ -166,12 +199,15 @@ def bootstrap(
     values: dict[str, list[float | None]] = {key: [] for key in estimates}
     result = BootstrapResult({}, resamples, float(level), int(seed), active, failed=dict.fromkeys(active, 0),
                              seconds=dict.fromkeys(active, 0.0), excluded=[*excluded, *skipped])
+    overrides = overrides or {}
+    splits = {name: predictor_split(name, len(codes), preset, seed, overrides.get(name)) for name in active}
     for index in range(max(active.values(), default=0)):
-        rows = resample_rows(len(codes), seed, index)
+        whole = resample_rows(len(codes), seed, index)
         for name in (n for n, b in active.items() if b > index):
             tick = time.perf_counter()
+            rows = whole if splits[name] is None else split_resample_rows(len(codes), splits[name], seed, index)
             try:
-                scores = _replicate(factors[rows], codes[rows], name, preset, seed, discrete)
+                scores = _replicate(factors[rows], codes[rows], name, preset, seed, discrete, overrides.get(name))
             except Exception as exc:  # a metric failing on a resample is counted, not fatal
                 result.failed[name] += 1
                 result.errors.setdefault(name, f"{type(exc).__name__}: {exc}".splitlines()[0])
