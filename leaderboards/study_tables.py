@@ -34,7 +34,7 @@ LEARNER_METRICS = ("multitask.rmse", "mig.score", "dci.disentanglement", "dci.in
 #: significance level of the ordering tests
 ALPHA = 0.05
 #: seed 004 Table 5, mean and std over 3 seeds on dSprites, Shapes3D, MPI3D ("single-task": the paper's
-#: single-mean, the mean of ten single-task models; the smoke tier's single-task trains on task 0)
+#: single-mean, the mean of ten single-task models, as is the smoke tier's single-task row from v2 on; v1's is task 0)
 PAPER_TABLE5 = {
     "mig.score": {
         "multi-head": ((0.50, 0.11), (0.59, 0.04), (0.36, 0.04)),
