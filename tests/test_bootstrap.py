@@ -19,6 +19,8 @@ from disentbench.metrics import compute_metrics
 
 DATASET = "dsprites-procedural"
 CHEAP = "mig,spearman,factor_vae,irs"
+#: a small train/test split for the predictor metrics
+_SMALL = {"n_train": 250, "n_test": 150}
 
 
 def correlated_pair(n: int, r: float, rng: np.random.Generator, classes: int = 1_000_000):
@@ -117,12 +119,10 @@ def test_every_predictor_metric_splits_by_the_first_draw_of_its_generator(monkey
     assert {"dci", "sap", "explicitness"} <= set(predictors)
     compute_metrics(factors, codes, predictors, preset="fast", random_state=7,
                     overrides=dict.fromkeys(predictors, _SMALL))
+    used = dict(seen)  # predictor_split below calls the spied function too
     for name in predictors:
         expected = bs.predictor_split(name, 400, "fast", 7, _SMALL)
-        assert all(np.array_equal(a, b) for a, b in zip(seen[name], expected)), name
-
-
-_SMALL = {"n_train": 250, "n_test": 150}
+        assert all(np.array_equal(a, b) for a, b in zip(used[name], expected)), name
 
 
 def test_a_split_keeping_resample_draws_train_rows_from_train_and_test_rows_from_test():
@@ -131,6 +131,12 @@ def test_a_split_keeping_resample_draws_train_rows_from_train_and_test_rows_from
     assert set(rows[train]) <= set(train) and set(rows[test]) <= set(test)
     assert rows[3] == 3 and rows[4] == 4 and rows[8] == 8  # rows outside the split stay
     assert np.array_equal(rows, bs.split_resample_rows(9, (train, test), seed=3, index=2))
+    split = bs.predictor_split("sap", 400, "fast", 7, _SMALL)
+    for index in range(20):  # as the metric splits a resample: no original row on both sides
+        rows = bs.split_resample_rows(400, split, seed=7, index=index)
+        assert not set(rows[split[0]]) & set(rows[split[1]])
+    whole = bs.resample_rows(400, 7, 0)  # what resampling the whole table did
+    assert set(whole[split[0]]) & set(whole[split[1]])
 
 
 def test_a_memorising_predictor_gets_no_leak_from_duplicated_rows():
@@ -287,3 +293,5 @@ def test_mean_of_records_gets_the_bootstrap_of_the_mean_from_their_replicates():
     other = spearman_intervals(factors, code_b, resamples=25, level=0.9, seed=3)
     assert bs.mean_replicates([members[0].info(), other.info()], mean_point) is None
     assert bs.mean_replicates([{k: v for k, v in blocks[0].items() if k != "replicates"}, blocks[1]], mean_point) is None
+    before_split_fix = {k: v for k, v in blocks[0].items() if k != "resampling"}  # a record made before a7ac682
+    assert bs.mean_replicates([before_split_fix, blocks[1]], mean_point) is None

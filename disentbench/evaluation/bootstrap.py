@@ -2,11 +2,11 @@
 
 Method: the nonparametric percentile bootstrap (Efron & Tibshirani 1993, *An Introduction to the Bootstrap*,
 ch. 6 and 13). The code table's n rows (factor classes and codes together) are resampled B times uniformly with
-replacement; every metric is recomputed on each resample with the evaluation's own settings (preset and
-``random_state`` = the evaluation seed, so each replicate is the same function of its data as the point
-estimate); the interval of a score at level 1 − α is the α/2 and 1 − α/2 quantiles of its B replicates
-(``numpy.quantile``, linear interpolation). The interval describes how the score would move with another sample
-of n grid points; it says nothing of the variation across training seeds.
+replacement (a predictor metric's within its train/test split, below); every metric is recomputed on each
+resample with the evaluation's own settings (preset and ``random_state`` = the evaluation seed, so each replicate
+is the same function of its data as the point estimate); the interval of a score at level 1 − α is the α/2 and
+1 − α/2 quantiles of its B replicates (``numpy.quantile``, linear interpolation). The interval describes how the
+score would move with another sample of n grid points; it says nothing of the variation across training seeds.
 
 The percentile interval does not correct bias (Efron & Tibshirani 1993, ch. 10 and 14): a resample is to
 the sample what the sample is to the population, so an estimator's bias repeats in the replicates and the
@@ -23,14 +23,17 @@ What row resampling does to each family:
 
 * information metrics (histogram MI: MIG, MIG-sup, JEMMIG, DCIMIG, modularity, InfoMEC; Spearman, MCC) are plug-in
   statistics of the resample: the textbook case.
-* predictor metrics (DCI, SAP, explicitness: those with ``n_train`` and ``n_test`` settings) split their rows into
+* predictor metrics (DCI, SAP, explicitness, informativeness: those with ``n_train`` and ``n_test`` settings) split
+  their rows into
   train and test rows by the first draw of their ``random_state`` generator (:func:`predictor_split`). Their
   resamples keep that split (:func:`split_resample_rows`): the positions of the sample's train rows get a draw
   with replacement from its train rows, those of its test rows a draw from its test rows, so the metric's own split
   of the resample puts resampled train rows in train and resampled test rows in test (the bootstrap of a two-sample
   statistic: Efron & Tibshirani 1993, sec. 8.3). Resampling the whole table instead lets a row drawn twice fall on
   both sides, and a predictor that memorises rows then scores higher on a resample's test split than on the
-  sample's: the interval of DCI's informativeness (GBT) sat entirely above its point estimate that way.
+  sample's: the interval of DCI's informativeness (GBT) sat entirely above its point estimate that way. What is
+  left is the ordinary bias of a resample: its train split holds about 63 % distinct rows, so training scores
+  read high (duplicates are memorised) and test scores a little low (less to learn from); ``bias`` says how much.
 * interventional metrics (FactorVAE, BetaVAE, IRS) group rows by factor value and draw within a group with
   replacement (:class:`disentbench.metrics._groups.FactorGroups`); on a resample they draw from the resample's
   groups, i.e. from the empirical conditional distribution the bootstrap puts in place of the population (the
@@ -55,6 +58,8 @@ import numpy as np
 
 #: the interval method recorded in ``bootstrap.method``
 METHOD = "percentile"
+#: the resampling recorded in ``bootstrap.resampling``: rows, and a predictor metric's rows within its split
+RESAMPLING = "rows-within-split"
 #: the bootstrap's key in its SeedSequence (ASCII "boot"): keeps its generators apart from the metrics'
 STREAM = 0x626F6F74
 
@@ -82,8 +87,8 @@ class BootstrapResult:
     def info(self) -> dict[str, Any]:
         """The record's ``bootstrap`` block (JSON-ready)."""
         return {
-            "method": METHOD, "resamples": self.resamples, "level": self.level, "seed": self.seed,
-            "metrics": dict(self.metrics), "excluded": list(self.excluded), "bias": dict(self.bias),
+            "method": METHOD, "resampling": RESAMPLING, "resamples": self.resamples, "level": self.level,
+            "seed": self.seed, "metrics": dict(self.metrics), "excluded": list(self.excluded), "bias": dict(self.bias),
             "failed": dict(self.failed),
             "errors": dict(self.errors), "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
             "elapsed_s": round(self.elapsed_s, 3),
@@ -226,12 +231,13 @@ def bootstrap(
 def mean_replicates(blocks: Sequence[Mapping[str, Any]], point: Mapping[str, float]) -> BootstrapResult | None:
     """The bootstrap of a mean of records from their ``bootstrap`` blocks, or None when they do not share resamples.
 
-    Records evaluated on the same points with the same seed draw the same rows in resample b (``resample_rows``),
-    so the mean over records of their b-th replicates is the b-th replicate of the mean score under joint row
-    resampling; the interval of ``point[key]`` (the mean) is the percentile interval of those means. Replicate b
-    of a key is missing where any record's is (failed, or fewer resamples); keys some record lacks are left out.
+    Records evaluated on the same points with the same seed (and the same resampling) draw the same rows in resample
+    b per metric (``resample_rows``; ``split_resample_rows`` for a predictor metric), so the mean over records of
+    their b-th replicates is the b-th replicate of the mean score under joint row resampling; the interval of
+    ``point[key]`` (the mean) is the percentile interval of those means. Replicate b of a key is missing where any
+    record's is (failed, or fewer resamples); keys some record lacks are left out.
     """
-    shared = {(b.get("method"), b.get("resamples"), b.get("level"), b.get("seed")) for b in blocks}
+    shared = {tuple(b.get(k) for k in ("method", "resampling", "resamples", "level", "seed")) for b in blocks}
     if not blocks or len(shared) != 1 or any("replicates" not in b for b in blocks):
         return None
     first = blocks[0]
