@@ -276,6 +276,30 @@ def test_dry_run_runs_nothing(tmp_path, capsys):
     assert json.loads(json.dumps(sw.expand(sw.load_sweep(path))[0].spec))["record_tier"] == "custom"
 
 
+def test_a_part_of_the_file_runs_the_files_own_cells(tmp_path, capsys):
+    path = write_grid(tmp_path, models='["ground-truth", "random", "kf"]', seeds="[0, 1, 2]")
+    whole = sw.load_sweep(path)
+    part = sw.subset(whole, models=["kf", "ground-truth"], seeds=[2, 0])
+    assert (part.models, part.seeds, part.datasets) == (("ground-truth", "kf"), (0, 2), whole.datasets)
+    cells = {c.id: c for c in sw.expand(whole)}
+    chosen = sw.expand(part)
+    assert [(c.model, c.seed, c.scored) for c in chosen] == [
+        ("ground-truth", 0, True), ("kf-teacher", 0, False), ("kf", 0, True),
+        ("ground-truth", 2, True), ("kf-teacher", 2, False), ("kf", 2, True)]
+    assert all(c.id in cells and cells[c.id].spec == c.spec for c in chosen)  # the same cells, the same folders
+    with pytest.raises(sw.SweepError, match="'beta-vae' is not in the file's 'models'"):
+        sw.subset(whole, models=["beta-vae"])
+    with pytest.raises(sw.SweepError, match="3 is not in the file's 'seeds'"):
+        sw.subset(whole, seeds=[3])
+    assert main(["sweep", str(path), "--models", "random", "--seeds", "1,2", "--dry-run"]) == 0
+    assert "would run 2 of 2 cells" in capsys.readouterr().out
+    assert main(["sweep", "status", str(path), "--models", "random"]) == 0
+    assert capsys.readouterr().out.count("random ") == 3
+    with pytest.raises(SystemExit):
+        main(["sweep", str(path), "--seeds", "1,x"])
+    assert "seeds must be comma-separated integers, got '1,x'" in capsys.readouterr().err
+
+
 def test_overrides_or_another_evaluation_send_rows_to_the_custom_table(tmp_path):
     """A sweep that overrides a model's budget writes to ``custom``, never over the tier's reference rows; only a sweep
     with the tier's budgets and protocol writes to the tier's table."""

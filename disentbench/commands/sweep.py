@@ -27,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus", type=int, help="slurm: GPUs per job (set device = \"cuda\" in the sweep file)")
     p.add_argument("--slurm-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="slurm: any other sbatch option, e.g. --slurm-arg account=abc (repeatable)")
+    p.add_argument("--models", type=_names, metavar="A,B", help="only these of the file's models (and their upstream "
+                   "stages); the cells are the file's, so the whole file's sweep later finds them done")
+    p.add_argument("--datasets", type=_names, metavar="A,B", help="only these of the file's datasets")
+    p.add_argument("--seeds", type=_seeds, metavar="0,1", help="only these of the file's seeds")
     p.add_argument("--dry-run", action="store_true", help="show the cells and what would run; run nothing")
     p.add_argument("--no-progress", action="store_true", help="local: no progress bar")
     p.add_argument("--no-render", action="store_true", help="do not re-render the leaderboard afterwards")
@@ -36,15 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from disentbench import sweep as sw
 
-    if len(args.target) == 2 and args.target[0] == "status":
-        sweep = sw.load_sweep(Path(args.target[1]))
+    status = len(args.target) == 2 and args.target[0] == "status"
+    if len(args.target) != 1 and not status:
+        raise ValueError("give one sweep file (or `status GRID.toml`)")
+    sweep = sw.subset(sw.load_sweep(Path(args.target[-1])), models=args.models, datasets=args.datasets,
+                      seeds=args.seeds)
+    if status:
         print(sw.format_status(sw.sweep_status(sweep, sw.expand(sweep))))
         return 0
-    if len(args.target) != 1:
-        raise ValueError("give one sweep file (or `status GRID.toml`)")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    sweep = sw.load_sweep(Path(args.target[0]))
     cells = sw.expand(sweep)
     if args.dry_run:
         print(sw.format_status(sw.sweep_status(sweep, cells)))
@@ -63,6 +68,17 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(result.cells)} cells; this run: " + ", ".join(
         f"{sum(r == k for r in result.results.values())} {k}" for k in ("done", "failed", "blocked")))
     return 0 if result.ok else 1
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(seed) for seed in _names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
 
 
 def _key_value(text: str) -> tuple[str, str]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from disentbench.sweep.cells import cell_dir, is_done, table_keys
-from disentbench.sweep.grid import Cell, Sweep, SweepError, cell_id, expand, load_sweep, record_tier
+from disentbench.sweep.grid import Cell, Sweep, SweepError, cell_id, expand, load_sweep, record_tier, subset
 from disentbench.sweep.status import CellStatus, format_status, sweep_status
 
 __all__ = ["Cell", "CellStatus", "Sweep", "SweepError", "SweepResult", "cell_id", "expand", "format_status",
-           "load_sweep", "run_sweep", "sweep_status", "todo_cells"]
+           "load_sweep", "run_sweep", "subset", "sweep_status", "todo_cells"]
 
 
 @dataclass

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 #: ``models = "leaderboard"``: the ground-truth anchor and every leaderboard model of the registry
 LEADERBOARD_MODELS = "leaderboard"
@@ -175,6 +175,22 @@ def _check_names(sweep: Sweep) -> None:
             get_model(name)
         except ValueError as exc:
             raise SweepError(f"{sweep.path}: {exc}") from None
+
+
+def subset(sweep: Sweep, *, models: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
+           seeds: Sequence[int] | None = None) -> Sweep:
+    """The part of ``sweep`` on the given models, datasets and seeds (None: all of the file's), each of which must be
+    in the file: its cells are the file's cells (same ids and folders), so the file's sweep later finds them done."""
+    chosen = {}
+    for key, values in (("models", models), ("datasets", datasets), ("seeds", seeds)):
+        if values is None:
+            continue
+        outside = [v for v in values if v not in getattr(sweep, key)]
+        if outside:
+            raise SweepError(f"{sweep.path}: {outside[0]!r} is not in the file's {key!r} "
+                             f"({', '.join(map(str, getattr(sweep, key)))})")
+        chosen[key] = tuple(v for v in getattr(sweep, key) if v in values)  # the file's order
+    return replace(sweep, **chosen)
 
 
 def record_tier(sweep: Sweep) -> str:
