@@ -24,16 +24,16 @@ What row resampling does to each family:
 * information metrics (histogram MI: MIG, MIG-sup, JEMMIG, DCIMIG, modularity, InfoMEC; Spearman, MCC) are plug-in
   statistics of the resample: the textbook case.
 * predictor metrics (DCI, SAP, explicitness, informativeness: those with ``n_train`` and ``n_test`` settings) split
-  their rows into
-  train and test rows by the first draw of their ``random_state`` generator (:func:`predictor_split`). Their
-  resamples keep that split (:func:`split_resample_rows`): the positions of the sample's train rows get a draw
-  with replacement from its train rows, those of its test rows a draw from its test rows, so the metric's own split
-  of the resample puts resampled train rows in train and resampled test rows in test (the bootstrap of a two-sample
-  statistic: Efron & Tibshirani 1993, sec. 8.3). Resampling the whole table instead lets a row drawn twice fall on
-  both sides, and a predictor that memorises rows then scores higher on a resample's test split than on the
-  sample's: the interval of DCI's informativeness (GBT) sat entirely above its point estimate that way. What is
-  left is the ordinary bias of a resample: its train split holds about 63 % distinct rows, so training scores
-  read high (duplicates are memorised) and test scores a little low (less to learn from); ``bias`` says how much.
+  their rows into train and test rows by the first draw of their ``random_state`` generator
+  (:func:`predictor_split`). Their resamples keep that split (:func:`split_resample_rows`): the positions of the
+  sample's train rows get a draw with replacement from its train rows, those of its test rows a draw from its test
+  rows, so the metric's own split of the resample puts resampled train rows in train and resampled test rows in
+  test (the bootstrap of a two-sample statistic: Efron & Tibshirani 1993, sec. 8.3). Resampling the whole table
+  instead lets a row drawn twice fall on both sides, and a predictor that memorises rows then scores higher on a
+  resample's test split than on the sample's: the interval of DCI's informativeness (GBT) sat entirely above its
+  point estimate that way. What is left is the ordinary bias of a resample: its train split holds about 63 %
+  distinct rows, so training scores read high (duplicates are memorised) and test scores a little low (less to
+  learn from); ``bias`` says how much.
 * interventional metrics (FactorVAE, BetaVAE, IRS) group rows by factor value and draw within a group with
   replacement (:class:`disentbench.metrics._groups.FactorGroups`); on a resample they draw from the resample's
   groups, i.e. from the empirical conditional distribution the bootstrap puts in place of the population (the
@@ -138,8 +138,7 @@ def predictor_split(name: str, n_rows: int, preset: str, seed: int,
     from disentbench.metrics import get_metric
     from disentbench.metrics._validation import rng_from, train_test_indices
 
-    info = get_metric(name)
-    settings = {**info.defaults, **info.settings_for(preset), **(overrides or {})}
+    settings = get_metric(name).resolved_settings(preset, overrides)
     if not {"n_train", "n_test"} <= settings.keys():
         return None
     return train_test_indices(n_rows, settings["n_train"], settings["n_test"], rng_from(seed), metric=name)

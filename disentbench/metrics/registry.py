@@ -98,6 +98,10 @@ class MetricInfo:
         """Overrides of the defaults that ``preset`` applies to this metric."""
         return dict(self.presets.get(preset, {}))
 
+    def resolved_settings(self, preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every setting the metric runs with: its defaults, then ``preset``'s, then ``overrides``."""
+        return {**self.defaults, **self.settings_for(preset), **(overrides or {})}
+
 
 _REGISTRY: dict[str, MetricInfo] = {}
 _SCORES: dict[str, ScoreMeaning] = {}
@@ -257,7 +261,7 @@ def compute_metrics(
     if unknown:
         raise ValueError(f"overrides given for metrics not selected: {sorted(unknown)}")
     plan = {name: {**get_metric(name).settings_for(preset), **overrides.get(name, {})} for name in names}
-    full = {name: {**get_metric(name).defaults, **settings} for name, settings in plan.items()}
+    full = {name: get_metric(name).resolved_settings(preset, overrides.get(name)) for name in names}
     for message in preflight(factors, codes, discrete, full):
         warnings.warn(message, InputSizeWarning, stacklevel=2)
     results: dict[str, MetricResult] = {}
