@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from disentbench.commands import comma_names, comma_seeds
 from disentbench.tiers import CI_SUBSETS, TIERS
 
 
@@ -59,9 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pop.add_argument("--dir", type=Path, default=None, help=DIR_HELP)
     pop.add_argument("--tier", choices=TIERS, default="smoke", help="tier (default smoke)")
-    pop.add_argument("--models", default=None, help="comma-separated models (default: the smoke tier's)")
-    pop.add_argument("--datasets", default=None, help="comma-separated datasets (default: the three procedural ones)")
-    pop.add_argument("--seeds", default=None, help="comma-separated seeds (default: the tier's)")
+    pop.add_argument("--models", type=comma_names, help="comma-separated models (default: the smoke tier's)")
+    pop.add_argument("--datasets", type=comma_names,
+                     help="comma-separated datasets (default: the three procedural ones)")
+    pop.add_argument("--seeds", type=comma_seeds, help="comma-separated seeds (default: the tier's)")
     pop.add_argument("--work-dir", type=Path, default=Path("runs"), help="run folders go here (default ./runs)")
     pop.add_argument("--limit", type=int, default=None, help="stop after this many new rows")
     pop.add_argument(
@@ -135,9 +137,9 @@ def _populate(args: argparse.Namespace) -> int:
     from disentbench import tiers
 
     directory = args.dir or lb.version_dir()
-    models = args.models.split(",") if args.models else list(tiers.smoke_models())
-    datasets = args.datasets.split(",") if args.datasets else list(tiers.SMOKE_DATASETS)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(tiers.TIER_SEEDS[args.tier])
+    models = args.models or list(tiers.smoke_models())
+    datasets = args.datasets or list(tiers.SMOKE_DATASETS)
+    seeds = args.seeds or list(tiers.TIER_SEEDS[args.tier])
     preset = tiers.protocol(args.tier)["preset"]
     path = lb.table_path(directory, args.tier)
     done = set()

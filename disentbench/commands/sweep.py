@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from disentbench.commands import comma_names, comma_seeds
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -27,10 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus", type=int, help="slurm: GPUs per job (set device = \"cuda\" in the sweep file)")
     p.add_argument("--slurm-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="slurm: any other sbatch option, e.g. --slurm-arg account=abc (repeatable)")
-    p.add_argument("--models", type=_names, metavar="A,B", help="only these of the file's models (and their upstream "
+    p.add_argument("--models", type=comma_names, metavar="A,B", help="only these of the file's models (and their upstream "
                    "stages); the cells are the file's, so the whole file's sweep later finds them done")
-    p.add_argument("--datasets", type=_names, metavar="A,B", help="only these of the file's datasets")
-    p.add_argument("--seeds", type=_seeds, metavar="0,1", help="only these of the file's seeds")
+    p.add_argument("--datasets", type=comma_names, metavar="A,B", help="only these of the file's datasets")
+    p.add_argument("--seeds", type=comma_seeds, metavar="0,1", help="only these of the file's seeds")
     p.add_argument("--dry-run", action="store_true", help="show the cells and what would run; run nothing")
     p.add_argument("--no-progress", action="store_true", help="local: no progress bar")
     p.add_argument("--no-render", action="store_true", help="do not re-render the leaderboard afterwards")
@@ -68,17 +70,6 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{len(result.cells)} cells; this run: " + ", ".join(
         f"{sum(r == k for r in result.results.values())} {k}" for k in ("done", "failed", "blocked")))
     return 0 if result.ok else 1
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(seed) for seed in _names(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be comma-separated integers, got {text!r}") from None
 
 
 def _key_value(text: str) -> tuple[str, str]:
