@@ -1,12 +1,15 @@
 """Screen a smoke budget for collapsed codes without the full evaluation: train one run with budget or config keys
 overridden, encode 3,000 grid points and count the code dimensions that fail the evaluation's collapse test
 (:func:`disentbench.evaluation.collapsed_dimensions`). Prints one JSON line: the count, the smallest per-dimension
-std and the run's held-out reconstruction error (the last ``eval`` event of its log).
+std and the run's held-out errors (the `test_*` values of the last ``eval`` event of its log).
 
     .venv/bin/python leaderboards/collapse_screen.py MODEL DATASET SEED OUT_DIR [KEY=JSON ...]
     .venv/bin/python leaderboards/collapse_screen.py ae shapes3d-procedural 1 /tmp/ae1 'init="default"'
+    .venv/bin/python leaderboards/collapse_screen.py single-task dsprites-procedural 2 /tmp/st8 task_index=8 lr=1e-3
 
-The measured runs are in docs/training.md (auto-encoder smoke initialisation).
+``task_index=N`` picks the task of a single-task run (one member of its single-mean row).
+
+The measured runs are in docs/training.md (auto-encoder smoke initialisation, study-model smoke learning rate).
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ def screen(model: str, dataset: str, seed: int, out: Path, overrides: dict) -> d
     from disentbench.training import resolve_spec, train
 
     data = get_dataset(dataset)
-    spec = resolve_spec(model, tier="smoke", seed=seed, dataset=dataset, threads=1, overrides=overrides)
+    overrides = dict(overrides)
+    task_index = overrides.pop("task_index", None)
+    spec = resolve_spec(model, tier="smoke", seed=seed, dataset=dataset, threads=1, overrides=overrides,
+                        task_index=task_index)
     summary = train(spec, out, dataset=data, resume=(out / "checkpoint.pt").is_file(), progress=False)
     codes = encode(open_model(out).encoder, data, sample_indices(data.factor_space.n_points, N_POINTS, 0),
                    progress=False)
     evals = [e for e in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if e.get("event") == "eval"]
-    return {"model": model, "dataset": dataset, "seed": seed, "overrides": overrides,
+    return {"model": model, "dataset": dataset, "seed": seed, "task_index": task_index, "overrides": overrides,
             "collapsed": len(collapsed_dimensions(codes)), "code_dim": int(codes.shape[1]),
-            "min_std": float(codes.std(axis=0).min()), "test_mse": evals[-1].get("test_mse") if evals else None,
+            "min_std": float(codes.std(axis=0).min()),
+            "test": {k: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("test_") and isinstance(v, float)},
             "wall_s": summary.get("wall_s")}
 
 
