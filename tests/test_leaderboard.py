@@ -387,3 +387,18 @@ def test_records_with_and_without_collapsed_dimensions_validate(tmp_path):
     assert read_record(tmp_path / "r.json")["collapsed_dimensions"] == [1, 4]
     with pytest.raises(EvaluationError, match="collapsed_dimensions"):
         write_record(collapsed_record(dims=(-1,)), tmp_path / "bad.json")
+
+
+def test_check_configs_flags_rows_whose_reference_config_moved(board, tmp_path, capsys):
+    current = lb.reference_config_hash("multi-head", "smoke", "dsprites-procedural")
+    moved = make_record(seed=0)  # hash "abab…": a config the TOML does not resolve to
+    fresh = dict(make_record(seed=1), model_config_hash=current)
+    anchor = dict(make_record(model="ground-truth", seed=0), model_config_hash="")
+    unregistered = make_record(model="my-encoder", seed=0)
+    lb.add_records([moved, fresh, anchor, unregistered], board)
+    stale = lb.stale_rows(lb.read_table(board / "smoke.csv"))
+    assert len(stale) == 1 and "row 1 (multi-head on dsprites-procedural, seed 0)" in stale[0] and current in stale[0]
+    lb.render(board, charts=False)
+    assert main(["leaderboard", "check", "--dir", str(board)]) == 0
+    assert main(["leaderboard", "check", "--dir", str(board), "--configs"]) == 1
+    assert "stale: smoke.csv row 1" in capsys.readouterr().err

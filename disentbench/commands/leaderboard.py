@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from disentbench.commands import comma_names, comma_seeds
@@ -47,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="score regression: retrain the CI subset of the tier, re-evaluate, compare with the table",
     )
+    check.add_argument("--configs", action="store_true",
+                       help="also fail on stale rows: a row whose model config differs from the one its reference TOML "
+                            "resolves to now (the committed code would not train it again)")
     check.add_argument("--tolerance", type=float, default=None, help="absolute tolerance per metric (regression)")
     check.add_argument("--work-dir", type=Path, default=None, help="where the regression trains (default: temporary)")
     check.add_argument("--write-baseline", action="store_true",
@@ -118,6 +122,13 @@ def _check(args: argparse.Namespace) -> int:
     tables = lb.check(directory, tier=args.tier)
     for table in tables:
         print(f"ok: {table.path} ({len(table.rows)} rows, {len(table.metric_columns)} metric columns)")
+    if args.configs:
+        stale = [line for table in tables for line in lb.stale_rows(table)]
+        for line in stale:
+            print(f"stale: {line}", file=sys.stderr)
+        if stale:
+            return 1
+        print(f"ok: every row's model config is its reference config now ({sum(len(t.rows) for t in tables)} rows)")
     if args.subset is None:
         return 0
     from disentbench.leaderboard import regression_check

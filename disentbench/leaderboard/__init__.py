@@ -12,6 +12,7 @@ from disentbench.leaderboard.frames import load, summary, table_frame
 from disentbench.leaderboard.compare import Comparison, compare, seeds_needed, welch_test
 
 from disentbench.leaderboard.regression import RegressionReport, regression_check
+from disentbench.leaderboard.staleness import reference_config_hash, stale_rows
 from disentbench.leaderboard.render import (
     HEADLINE_METRICS,
     Aggregate,
@@ -51,6 +52,8 @@ __all__ = [
     "ID_COLUMNS",
     "KEY_COLUMNS",
     "LEADERBOARD_VERSION",
+    "reference_config_hash",
+    "stale_rows",
     "TRAILER_COLUMNS",
     "Aggregate",
     "Comparison",
