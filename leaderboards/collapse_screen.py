@@ -38,10 +38,11 @@ def screen(model: str, dataset: str, seed: int, out: Path, overrides: dict) -> d
     codes = encode(open_model(out).encoder, data, sample_indices(data.factor_space.n_points, N_POINTS, 0),
                    progress=False)
     evals = [e for e in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if e.get("event") == "eval"]
+    last = evals[-1] if evals else {}
     return {"model": model, "dataset": dataset, "seed": seed, "task_index": task_index, "overrides": overrides,
             "collapsed": len(collapsed_dimensions(codes)), "code_dim": int(codes.shape[1]),
             "min_std": float(codes.std(axis=0).min()),
-            "test": {k: v for k, v in (evals[-1] if evals else {}).items() if k.startswith("test_") and isinstance(v, float)},
+            "test": {k: v for k, v in last.items() if k.startswith("test_") and isinstance(v, float)},
             "wall_s": summary.get("wall_s")}
 
 

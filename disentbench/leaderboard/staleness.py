@@ -6,8 +6,6 @@ reference runs and are skipped."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 
 def reference_config_hash(model: str, tier: str, dataset: str) -> str | None:
     """The config hash a reference run of ``model`` at ``tier`` on ``dataset`` has now (None: not a reference model)."""
@@ -23,17 +21,17 @@ def reference_config_hash(model: str, tier: str, dataset: str) -> str | None:
     return config_hash(resolve_spec(model, tier=tier, seed=0, dataset=dataset, reference=reference)["config"])
 
 
-def stale_rows(table, reference: Callable[[str, str, str], str | None] = reference_config_hash) -> list[str]:
+def stale_rows(table) -> list[str]:
     """One line per row whose recorded model config differs from its reference config now."""
     known: dict[tuple[str, str, str], str | None] = {}
     lines = []
     for number, row in enumerate(table.rows, 1):
         recorded = row["model_config_hash"]
-        key = (row["model"], row["tier"], row["dataset"])
         if not recorded:
             continue
+        key = (row["model"], row["tier"], row["dataset"])
         if key not in known:
-            known[key] = reference(*key)
+            known[key] = reference_config_hash(*key)
         if known[key] not in (None, recorded):
             lines.append(f"{table.path.name} row {number} ({row['model']} on {row['dataset']}, seed {row['seed']}): "
                          f"trained with model config {recorded}, but reference_models/{row['model']}.toml "
