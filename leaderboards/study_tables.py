@@ -65,15 +65,15 @@ def cell(stats: pd.DataFrame, model: str, metric: str) -> str:
 def ordering_holds(frame: pd.DataFrame, metric: str) -> str:
     """Each adjacent pair of STUDY's order tested on ``metric`` over the seeds of ``frame`` (one dataset and preset):
     ``a > b p = …`` where the one-sided Welch test resolves it, ``a > b reversed (p = …)`` where it resolves the
-    opposite order, else the verdict (``not resolved at n = …``) with the p-value; ``—`` when the metric has no
-    direction or a model has no value."""
+    opposite order, else the verdict (``not resolved at n = …``) with the p-value. A pair with a model that has no
+    value is left out; ``—`` when the metric has no direction or no pair can be tested."""
     if metric not in frame.columns or not score_meaning(metric).sign:
         return "—"
     present = set(frame.loc[frame[metric].notna(), "model"])
-    if any(m not in present for m in STUDY):
-        return "—"
     parts = []
     for a, b in zip(STUDY, STUDY[1:]):
+        if a not in present or b not in present:
+            continue
         (c,) = lb.compare(frame, a, b, metric, alpha=ALPHA)
         if c.p < ALPHA:
             parts.append(f"{a} > {b} p = {c.p:.2g}")
@@ -81,7 +81,7 @@ def ordering_holds(frame: pd.DataFrame, metric: str) -> str:
             parts.append(f"{a} > {b} reversed (p = {c.p_reverse:.2g})")
         else:
             parts.append(f"{a} > {b} {c.verdict}" + (f" (p = {c.p:.2g})" if c.p == c.p else ""))
-    return "; ".join(parts)
+    return "; ".join(parts) or "—"
 
 
 def table(title: str, models: tuple[str, ...], metrics: tuple[str, ...], stats: pd.DataFrame,
