@@ -65,7 +65,8 @@ def cell(stats: pd.DataFrame, model: str, metric: str) -> str:
 def ordering_holds(frame: pd.DataFrame, metric: str) -> str:
     """Each adjacent pair of STUDY's order tested on ``metric`` over the seeds of ``frame`` (one dataset and preset):
     ``a > b p = …`` where the one-sided Welch test resolves it, ``a > b reversed (p = …)`` where it resolves the
-    opposite order, else the verdict (``not resolved at n = …``) with the p-value. A pair with a model that has no
+    opposite order, ``no test`` with the seed counts where a model has one seed, else the verdict
+    (``not resolved at n = …``) with the p-value. A pair with a model that has no
     value is left out; ``—`` when the metric has no direction or no pair can be tested."""
     if metric not in frame.columns or not score_meaning(metric).sign:
         return "—"
@@ -77,10 +78,12 @@ def ordering_holds(frame: pd.DataFrame, metric: str) -> str:
         (c,) = lb.compare(frame, a, b, metric, alpha=ALPHA)
         if c.p < ALPHA:
             parts.append(f"{a} > {b} p = {c.p:.2g}")
+        elif c.p != c.p:
+            parts.append(f"{a} > {b} no test (n = {c.n_a}, {c.n_b})")
         elif c.p_reverse < ALPHA:
             parts.append(f"{a} > {b} reversed (p = {c.p_reverse:.2g})")
         else:
-            parts.append(f"{a} > {b} {c.verdict}" + (f" (p = {c.p:.2g})" if c.p == c.p else ""))
+            parts.append(f"{a} > {b} {c.verdict} (p = {c.p:.2g})")
     return "; ".join(parts) or "—"
 
 

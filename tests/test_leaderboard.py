@@ -242,6 +242,9 @@ def test_study_tables_judge_the_ordering_with_rmse_lower_is_better(board):
     # a model without rows (single-task) leaves out its two pairs and keeps the one it is not in
     no_single = frame[frame["model"] != "single-task"]
     assert re.fullmatch("multi-head > one-head p = [0-9.e-]+", study.ordering_holds(no_single, "mig.score"))
+    one_seed = frame[(frame["model"] != "single-task") | (frame["seed"] == 0)]
+    assert study.ordering_holds(one_seed, "multitask.rmse") == (
+        "multi-head > one-head p = 0; one-head > single-task no test (n = 2, 1); single-task > random no test (n = 1, 2)")
     assert study.cell(stats, "random", "mig.score") == "0.101 ± 0.001 (n=2)"
     seeds = study.seeds_table("t", stats, "dsprites-procedural")
     assert seeds[3].startswith("| mig.score | multi-head > one-head | +0.08 | 0.001, 0.001 | 2 | 0.11, 0.02 | 14 |")
