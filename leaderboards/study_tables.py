@@ -14,6 +14,7 @@ from :func:`disentbench.leaderboard.summary` and :func:`disentbench.leaderboard.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -66,8 +67,8 @@ def ordering_holds(frame: pd.DataFrame, metric: str) -> str:
     """Each adjacent pair of STUDY's order tested on ``metric`` over the seeds of ``frame`` (one dataset and preset):
     ``a > b p = …`` where the one-sided Welch test resolves it, ``a > b reversed (p = …)`` where it resolves the
     opposite order, ``no test`` with the seed counts where a model has one seed, else the verdict
-    (``not resolved at n = …``) with the p-value. A pair with a model that has no
-    value is left out; ``—`` when the metric has no direction or no pair can be tested."""
+    (``not resolved at n = …``) with the p-value. A pair with a model that has no value is left out; ``—`` when
+    the metric has no direction or no pair can be tested."""
     if metric not in frame.columns or not score_meaning(metric).sign:
         return "—"
     present = set(frame.loc[frame[metric].notna(), "model"])
@@ -78,7 +79,7 @@ def ordering_holds(frame: pd.DataFrame, metric: str) -> str:
         (c,) = lb.compare(frame, a, b, metric, alpha=ALPHA)
         if c.p < ALPHA:
             parts.append(f"{a} > {b} p = {c.p:.2g}")
-        elif c.p != c.p:
+        elif math.isnan(c.p):
             parts.append(f"{a} > {b} no test (n = {c.n_a}, {c.n_b})")
         elif c.p_reverse < ALPHA:
             parts.append(f"{a} > {b} reversed (p = {c.p_reverse:.2g})")
