@@ -90,3 +90,31 @@ def test_scored_representation_is_both_pooled_codes():
     with torch.no_grad():
         h_c, h_u = model.discriminative.encoder(x)[-1], model.unsupervised(x)[-1]
         assert torch.equal(model.encode(x), torch.cat([h_c.mean(dim=(2, 3)), h_u.mean(dim=(2, 3))], dim=1))
+
+
+def test_encoders_use_the_configured_leaky_slope():
+    """slope 0.1 (the TOML's): every encoder layer is LeakyReLU(0.1), so a unit below zero still passes gradient and
+    pooled codes can be negative; slope 0 is the plain ReLU of checkpoints made before the key existed."""
+    leaky, plain = run_for().model, run_for(negative_slope=0.0).model
+    for encoder in (leaky.discriminative.encoder, leaky.unsupervised):
+        assert all(isinstance(layer[1], torch.nn.LeakyReLU) and layer[1].negative_slope == 0.1
+                   for layer in encoder.layers)
+    assert all(isinstance(layer[1], torch.nn.ReLU) for layer in plain.unsupervised.layers)
+    x = torch.rand(16, 1, 64, 64)
+    with torch.no_grad():
+        assert (leaky.encode(x) < 0).any() and (plain.encode(x) >= 0).all()
+    pre = torch.tensor([-2.0, 3.0], requires_grad=True)
+    leaky.unsupervised.layers[0][1](pre).sum().backward()
+    assert pre.grad.tolist() == pytest.approx([0.1, 1.0])
+
+
+def test_negative_slope_defaults_to_relu_and_is_checked():
+    from disentbench.models.config import ConfigError, parse_config
+    from disentbench.models.hybridnet import HybridNetConfig
+
+    keys = {"y_factor": -1, "labelled_fraction": 0.01, "label_seed": 0, "labelled_batch": 8, "lambda_class": 1.0,
+            "lambda_rec": 1.0, "lambda_inter": 1.0, "lambda_stability": 100.0, "stability_rampup_epochs": 1,
+            "ema_decay": 0.97, "lr": 3e-3, "betas": [0.9, 0.999]}
+    assert parse_config(HybridNetConfig, keys, "old checkpoint").negative_slope == 0.0
+    with pytest.raises((ValueError, ConfigError), match="negative_slope"):
+        parse_config(HybridNetConfig, {**keys, "negative_slope": 1.5}, "bad")

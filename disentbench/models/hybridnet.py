@@ -2,7 +2,9 @@
 for semi-supervised learning", app. ch. 11; ECCV 2018 code ``hybridnet/models/main_hybrid.py``).
 
 Two encoders, discriminative E_c and unsupervised E_u, each the seed-004 conv stack cut at 4×4 (Conv 4×4/2 with 32,
-32, 64, 128 channels and ReLU, 64 → 4 pixels) ``[gap]``; a linear classifier C on the global-average-pooled h_c; two
+32, 64, 128 channels, 64 → 4 pixels) ``[gap]``, with LeakyReLU of slope ``negative_slope`` (0.1: ConvLarge's, the
+thesis's network, Laine & Aila 2017 Table 5 and Tarvainen & Valpola 2017 app. B; 0: the seed-004 stack's ReLU,
+whose channels die at the thesis's Adam 3e-3 and leave GAP codes constant, docs/training.md); a linear classifier C on the global-average-pooled h_c; two
 mirrored decoders D_c, D_u (ConvTranspose 4×4/2 with 64, 32, 32, C channels, ReLU but the last) ``[gap]`` (the
 thesis unpools D_u and upsamples D_c), whose outputs add: x̂ = x̂_c + x̂_u (sec. 3.3.1). The loss (sec. 3.3.2-3.3.4)::
 
@@ -80,12 +82,15 @@ def rampup(epoch: int, length: int) -> float:
 
 
 class StackEncoder(nn.Module):
-    """The seed-004 conv stack to 4×4; returns every layer's activation (32×32, 16×16, 8×8, 4×4)."""
+    """The seed-004 conv stack to 4×4, LeakyReLU(``negative_slope``) after each conv (ReLU at 0); returns every
+    layer's activation (32×32, 16×16, 8×8, 4×4)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, negative_slope: float):
         super().__init__()
         ins = (channels, *STACK[:-1])
-        self.layers = nn.ModuleList(nn.Sequential(nn.Conv2d(i, o, 4, 2, 1), nn.ReLU()) for i, o in zip(ins, STACK))
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(i, o, 4, 2, 1), nn.LeakyReLU(negative_slope) if negative_slope else nn.ReLU())
+            for i, o in zip(ins, STACK))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         acts = []
@@ -116,9 +121,9 @@ class StackDecoder(nn.Module):
 class DiscriminativeBranch(nn.Module):
     """E_c and the classifier C on GAP(h_c): x → (activations, logits). The Mean Teacher averages this module."""
 
-    def __init__(self, channels: int, n_classes: int):
+    def __init__(self, channels: int, n_classes: int, negative_slope: float):
         super().__init__()
-        self.encoder = StackEncoder(channels)
+        self.encoder = StackEncoder(channels, negative_slope)
         self.classifier = nn.Linear(CODE_CHANNELS, n_classes)
 
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -154,7 +159,7 @@ class EMATeacher(nn.Module):
 @dataclass(frozen=True)
 class HybridNetConfig:
     """``y_factor`` (-1: the fewest classes), the labelled share and its seed, labelled images per step, loss weights,
-    Mean Teacher decay and ramp, Adam ``lr`` and ``betas``."""
+    Mean Teacher decay and ramp, Adam ``lr`` and ``betas``, the encoders' LeakyReLU ``negative_slope``."""
 
     y_factor: int
     labelled_fraction: float
@@ -168,6 +173,7 @@ class HybridNetConfig:
     ema_decay: float
     lr: float
     betas: tuple[float, ...]
+    negative_slope: float = 0.0  # checkpoints made before the key existed had ReLU encoders
 
     def __post_init__(self):
         if self.y_factor < -1:
@@ -178,6 +184,8 @@ class HybridNetConfig:
             raise ValueError(f"key 'labelled_batch' must be >= 1, got {self.labelled_batch}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"key 'ema_decay' must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.negative_slope < 1.0:
+            raise ValueError(f"key 'negative_slope' must be in [0, 1), got {self.negative_slope}")
 
 
 @register_model("hybridnet", family="two-branch", needs=NEEDS, config=HybridNetConfig,
@@ -193,8 +201,8 @@ class HybridNet(Model):
         if not context.factor_sizes:
             raise ValueError("hybridnet needs the factor sizes (context.factor_sizes)")
         self.y = label_factor(context.factor_sizes, config.y_factor)
-        self.discriminative = DiscriminativeBranch(context.channels, context.factor_sizes[self.y])
-        self.unsupervised = StackEncoder(context.channels)
+        self.discriminative = DiscriminativeBranch(context.channels, context.factor_sizes[self.y], config.negative_slope)
+        self.unsupervised = StackEncoder(context.channels, config.negative_slope)
         self.decoder_c = StackDecoder(context.channels)
         self.decoder_u = StackDecoder(context.channels)
         self.teacher = EMATeacher(self.discriminative)
