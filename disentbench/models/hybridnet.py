@@ -4,9 +4,9 @@ for semi-supervised learning", app. ch. 11; ECCV 2018 code ``hybridnet/models/ma
 Two encoders, discriminative E_c and unsupervised E_u, each the seed-004 conv stack cut at 4×4 (Conv 4×4/2 with 32,
 32, 64, 128 channels, 64 → 4 pixels) ``[gap]``, with LeakyReLU of slope ``negative_slope`` (0.1: ConvLarge's, the
 thesis's network, Laine & Aila 2017 Table 5 and Tarvainen & Valpola 2017 app. B; 0: the seed-004 stack's ReLU,
-whose channels die at the thesis's Adam 3e-3 and leave GAP codes constant, docs/training.md); a linear classifier C on the global-average-pooled h_c; two
-mirrored decoders D_c, D_u (ConvTranspose 4×4/2 with 64, 32, 32, C channels, ReLU but the last) ``[gap]`` (the
-thesis unpools D_u and upsamples D_c), whose outputs add: x̂ = x̂_c + x̂_u (sec. 3.3.1). The loss (sec. 3.3.2-3.3.4)::
+whose channels die at the thesis's Adam 3e-3 and leave GAP codes constant, docs/training.md); a linear classifier
+C on the global-average-pooled h_c; two mirrored decoders D_c, D_u (ConvTranspose 4×4/2 with 64, 32, 32, C
+channels, ReLU but the last) ``[gap]`` (the thesis unpools D_u and upsamples D_c), whose outputs add: x̂ = x̂_c + x̂_u (sec. 3.3.1). The loss (sec. 3.3.2-3.3.4)::
 
     L = λ_c Σ_labelled CE(y, C(GAP(h_c))) / B + λ_r ℓ_bal + λ_i Σ_{b ∈ {c,u}} Σ_l MSE(ĥ_{b,l}, sg(h_{b,l}))
         + λ_s ramp(epoch) Ω_stab
@@ -201,7 +201,8 @@ class HybridNet(Model):
         if not context.factor_sizes:
             raise ValueError("hybridnet needs the factor sizes (context.factor_sizes)")
         self.y = label_factor(context.factor_sizes, config.y_factor)
-        self.discriminative = DiscriminativeBranch(context.channels, context.factor_sizes[self.y], config.negative_slope)
+        self.discriminative = DiscriminativeBranch(context.channels, context.factor_sizes[self.y],
+                                                   config.negative_slope)
         self.unsupervised = StackEncoder(context.channels, config.negative_slope)
         self.decoder_c = StackDecoder(context.channels)
         self.decoder_u = StackDecoder(context.channels)
