@@ -6,7 +6,8 @@ Two encoders, discriminative E_c and unsupervised E_u, each the seed-004 conv st
 thesis's network, Laine & Aila 2017 Table 5 and Tarvainen & Valpola 2017 app. B; 0: the seed-004 stack's ReLU,
 whose channels die at the thesis's Adam 3e-3 and leave GAP codes constant, docs/training.md); a linear classifier
 C on the global-average-pooled h_c; two mirrored decoders D_c, D_u (ConvTranspose 4×4/2 with 64, 32, 32, C
-channels, ReLU but the last) ``[gap]`` (the thesis unpools D_u and upsamples D_c), whose outputs add: x̂ = x̂_c + x̂_u (sec. 3.3.1). The loss (sec. 3.3.2-3.3.4)::
+channels, ReLU but the last) ``[gap]`` (the thesis unpools D_u and upsamples D_c), whose outputs add:
+x̂ = x̂_c + x̂_u (sec. 3.3.1). The loss (sec. 3.3.2-3.3.4)::
 
     L = λ_c Σ_labelled CE(y, C(GAP(h_c))) / B + λ_r ℓ_bal + λ_i Σ_{b ∈ {c,u}} Σ_l MSE(ĥ_{b,l}, sg(h_{b,l}))
         + λ_s ramp(epoch) Ω_stab
